@@ -1,0 +1,51 @@
+"""Roles are Django groups. Each role's permissions are declared here, in one place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import Group, Permission
+
+LEARNER = "learner"
+AUTHOR = "author"
+HIRING_MANAGER = "hiring_manager"
+ROLES = (LEARNER, AUTHOR, HIRING_MANAGER)
+
+# "app_label.codename" per role. Apps add their models' permissions here as they grow;
+# a codename whose model does not exist yet is skipped (and picked up after its migration).
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    LEARNER: [],
+    AUTHOR: [
+        "curriculum.add_article", "curriculum.change_article", "curriculum.view_article",
+        "curriculum.add_glossaryterm", "curriculum.change_glossaryterm", "curriculum.view_glossaryterm",
+        "curriculum.add_resource", "curriculum.change_resource", "curriculum.view_resource",
+        "curriculum.add_topic", "curriculum.change_topic", "curriculum.view_topic",
+        "curriculum.change_phase", "curriculum.view_phase",
+        "curriculum.add_milestoneproject", "curriculum.change_milestoneproject",
+        "curriculum.add_checklistitem", "curriculum.change_checklistitem",
+        "curriculum.view_articlerevision",
+    ],
+    HIRING_MANAGER: [],
+}
+
+
+def user_has_role(user: Any, role: str) -> bool:
+    if not getattr(user, "is_authenticated", False):
+        return False
+    if user.is_superuser:
+        return True
+    return user.groups.filter(name=role).exists()
+
+
+def role_groups_sync(**kwargs: Any) -> None:
+    """Create the role groups and give them their declared permissions (idempotent)."""
+    for role in ROLES:
+        group, _ = Group.objects.get_or_create(name=role)
+        wanted = ROLE_PERMISSIONS.get(role, [])
+        perms = []
+        for dotted in wanted:
+            app_label, codename = dotted.split(".", 1)
+            perm = Permission.objects.filter(content_type__app_label=app_label, codename=codename).first()
+            if perm is not None:
+                perms.append(perm)
+        group.permissions.add(*perms)

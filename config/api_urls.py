@@ -1,0 +1,10 @@
+"""Version 1 of the REST API: one include per app."""
+
+from django.urls import include, path
+
+urlpatterns = [
+    path("", include("apps.core.api.urls")),
+    path("", include("apps.core.search.api_urls")),
+    path("curriculum/", include("apps.curriculum.api.urls")),
+    path("labs/", include("apps.labs.api.urls")),
+]

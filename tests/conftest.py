@@ -1,0 +1,161 @@
+"""Fixtures shared by every app's tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import Group
+
+from apps.core.models import User
+from apps.core.roles import AUTHOR, HIRING_MANAGER, LEARNER, role_groups_sync
+
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "pw-12345-x"  # every test user's password
+
+
+def make_user(username: str, *roles: str, **extra) -> User:
+    role_groups_sync()
+    user = User.objects.create_user(username=username, email=f"{username}@example.com", password=PASSWORD, **extra)
+    for role in roles:
+        user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+@pytest.fixture
+def learner(db) -> User:
+    return make_user("lena", LEARNER)
+
+
+@pytest.fixture
+def other_learner(db) -> User:
+    return make_user("omar", LEARNER)
+
+
+@pytest.fixture
+def author(db) -> User:
+    return make_user("ada", AUTHOR, is_staff=True)
+
+
+@pytest.fixture
+def hiring_manager(db) -> User:
+    return make_user("hana", HIRING_MANAGER)
+
+
+@pytest.fixture
+def staff(db) -> User:
+    return make_user("sam", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def api_client():
+    from rest_framework.test import APIClient
+
+    return APIClient()
+
+
+def child_env(**overrides: str) -> dict[str, str]:
+    """Environment for a subprocess that must use the *test* database (after django_db_setup)."""
+    from urllib.parse import urlparse, urlunparse
+
+    from django.db import connection
+
+    url = urlparse(os.environ["DATABASE_URL"])._replace(path="/" + connection.settings_dict["NAME"])
+    env = {**os.environ, "DATABASE_URL": urlunparse(url), "DJANGO_SETTINGS_MODULE": "config.settings.test", **overrides}
+    env.pop("TEST_DATABASE_URL", None)
+    return env
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db) -> Iterator[subprocess.Popen]:
+    """A real Celery worker process (not eager) consuming cpu and gpu, on the test database."""
+    from config.celery import app
+
+    name = f"test-{os.getpid()}-{time.monotonic_ns()}@localhost"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "cpu,gpu", "-c", "2",
+         "--loglevel", "warning", "-n", name, "--without-gossip", "--without-mingle"],
+        cwd=ROOT, env=child_env(), start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"celery worker exited with {proc.returncode}")
+        if app.control.ping(destination=[name], timeout=0.5):
+            break
+    else:
+        proc.kill()
+        raise RuntimeError("celery worker did not answer a ping within 60 s")
+    yield proc
+    if proc.poll() is None:
+        os.killpg(proc.pid, 15)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+            proc.wait()
+
+
+@pytest.fixture
+def live_asgi_server(transactional_db) -> Iterator[str]:
+    """The real ASGI app (HTTP + websockets) under uvicorn, on the test database. Yields its URL."""
+    from config.embedded import free_port, wait_for_tcp
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(port),
+         "--log-level", "warning", "--lifespan", "off"],
+        cwd=ROOT, env=child_env(), start_new_session=True,
+    )
+    try:
+        if not wait_for_tcp("127.0.0.1", port, 60):
+            raise RuntimeError("uvicorn did not start within 60 s")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        os.killpg(proc.pid, 15)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Debian Chromium driven by Playwright (Playwright cannot download browsers here)."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Chromium is not installed: apt-get install -y chromium (.ci/run does this)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run", "--disable-quic"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page
+    context.close()
+
+
+def browser_login(page, base_url: str, username: str, password: str = PASSWORD) -> None:
+    page.goto(f"{base_url}/accounts/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda url: "/accounts/login" not in url)
