@@ -148,6 +148,8 @@ def run(host: str, port: int, workers: int) -> None:
         stack.spawn(
             PYTHON, "-m", "celery", "-A", "config", "worker", "-Q", "cpu,gpu", "-c", str(workers),
             "--loglevel", "warning", "-n", f"worker.{os.getpid()}@%h",
+            # Embedded beat runs the periodic jobs (e.g. the lab reaper) on one machine.
+            "--beat", "--schedule", str(stack.data_dir / "celerybeat-schedule"),
         )
         stack.spawn(
             PYTHON, "-m", "uvicorn", "config.asgi:application", "--host", host, "--port", str(port),

@@ -205,3 +205,11 @@ LOGGING = {
 }
 
 SITE_NAME = "GenAI Zero to Hero"
+
+# --- Shipped content --------------------------------------------------------------------
+CONTENT_DIR = Path(env("CONTENT_DIR", str(BASE_DIR / "content")))
+# Each: loader(content_dir: Path) -> one-line summary. Order matters (labs link to milestones).
+CONTENT_LOADERS = [
+    "apps.curriculum.loader.curriculum_load",
+    "apps.labs.services.lab_catalog_sync",
+]
