@@ -19,3 +19,4 @@ class User(AbstractUser):
 
     def __str__(self) -> str:
         return self.display_name or self.username
+from apps.core.search.models import SearchChunk  # noqa: E402,F401

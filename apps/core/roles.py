@@ -24,6 +24,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "curriculum.add_milestoneproject", "curriculum.change_milestoneproject",
         "curriculum.add_checklistitem", "curriculum.change_checklistitem",
         "curriculum.view_articlerevision",
+        "curriculum.publish_article", "curriculum.view_milestoneproject", "curriculum.view_checklistitem",
     ],
     HIRING_MANAGER: [],
 }

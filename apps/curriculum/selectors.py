@@ -1,0 +1,402 @@
+"""Reads for the curriculum: the roadmap with a learner's progress, pages, lists.
+
+Every list here is built with a fixed number of queries (prefetches and one query per kind
+of progress), whatever the size of the curriculum - tests assert the counts.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import Prefetch, Q, QuerySet
+from django.http import Http404
+
+from apps.core import roles
+from apps.curriculum.models import (
+    SUB_TRACK_LETTERS,
+    Article,
+    ArticleRead,
+    ArticleRevision,
+    ChecklistItem,
+    ChecklistTick,
+    GlossaryTerm,
+    MilestoneProject,
+    Phase,
+    Resource,
+    Section,
+    SubTrack,
+    Topic,
+    TopicProgress,
+)
+
+NOT_STARTED = TopicProgress.Status.NOT_STARTED
+
+
+def user_is_author(user: Any) -> bool:
+    """Authors (and superusers) may see drafts and use the author area."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    return user.is_superuser or (roles.user_has_role(user, roles.AUTHOR) and user.has_perm("curriculum.change_article"))
+
+
+# --- Progress --------------------------------------------------------------------------
+
+
+def topic_statuses(user: Any, topic_ids: list[int] | None = None) -> dict[int, str]:
+    """{topic id: status} for the user (one query); topics without a row are not started."""
+    if not getattr(user, "is_authenticated", False):
+        return {}
+    qs = TopicProgress.objects.filter(user=user)
+    if topic_ids is not None:
+        qs = qs.filter(topic_id__in=topic_ids)
+    return dict(qs.values_list("topic_id", "status"))
+
+
+def topic_status(user: Any, topic: Topic) -> str:
+    return topic_statuses(user, [topic.id]).get(topic.id, NOT_STARTED)
+
+
+def ticked_item_ids(user: Any) -> set[int]:
+    if not getattr(user, "is_authenticated", False):
+        return set()
+    return set(ChecklistTick.objects.filter(user=user).values_list("item_id", flat=True))
+
+
+def read_article_ids(user: Any) -> set[int]:
+    if not getattr(user, "is_authenticated", False):
+        return set()
+    return set(ArticleRead.objects.filter(user=user).values_list("article_id", flat=True))
+
+
+# --- Roadmap ---------------------------------------------------------------------------
+
+
+@dataclass
+class TopicNode:
+    topic: Topic
+    status: str
+
+    @property
+    def css(self) -> str:
+        return self.status.replace("_", "-")
+
+    @property
+    def label(self) -> str:
+        return TopicProgress.Status(self.status).label
+
+
+@dataclass
+class Lane:
+    key: str
+    letter: str
+    label: str
+    nodes: list[TopicNode]
+
+
+@dataclass
+class Counts:
+    total: int = 0
+    done: int = 0
+    in_progress: int = 0
+    skipped: int = 0
+
+    def add(self, status: str) -> None:
+        self.total += 1
+        if status == TopicProgress.Status.DONE:
+            self.done += 1
+        elif status == TopicProgress.Status.IN_PROGRESS:
+            self.in_progress += 1
+        elif status == TopicProgress.Status.SKIPPED:
+            self.skipped += 1
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.done / self.total) if self.total else 0
+
+    @property
+    def started_percent(self) -> int:
+        """Done plus in progress: the amber arc drawn under the green one."""
+        return round(100 * (self.done + self.in_progress) / self.total) if self.total else 0
+
+
+@dataclass
+class PhaseView:
+    phase: Phase
+    nodes: list[TopicNode]  # topics outside any sub-track, in order
+    lanes: list[Lane]  # phase 4's sub-tracks side by side (and phase 5's llmops, if mixed)
+    milestones: list[MilestoneProject]
+    checklist: list[tuple[ChecklistItem, bool]]
+    counts: Counts = field(default_factory=Counts)
+
+    @property
+    def weeks(self) -> int:
+        return self.phase.week_end - self.phase.week_start + 1
+
+    @property
+    def checklist_done(self) -> int:
+        return sum(1 for _, ticked in self.checklist if ticked)
+
+    @property
+    def state(self) -> str:
+        if self.counts.total and self.counts.done + self.counts.skipped == self.counts.total:
+            return "complete"
+        if self.counts.done or self.counts.in_progress:
+            return "active"
+        return "upcoming"
+
+
+@dataclass
+class Roadmap:
+    phases: list[PhaseView]
+    counts: Counts
+    tracked: bool  # False for anonymous visitors
+
+    @property
+    def weeks(self) -> int:
+        return max((p.phase.week_end for p in self.phases), default=0)
+
+    @property
+    def current(self) -> PhaseView | None:
+        """The phase to continue with: the first one that is not complete."""
+        return next((p for p in self.phases if p.state != "complete"), None)
+
+
+def _phase_view(phase: Phase, statuses: dict[int, str], ticked: set[int]) -> PhaseView:
+    nodes: list[TopicNode] = []
+    by_lane: dict[str, list[TopicNode]] = defaultdict(list)
+    counts = Counts()
+    for topic in phase.topics.all():
+        node = TopicNode(topic, statuses.get(topic.id, NOT_STARTED))
+        counts.add(node.status)
+        if topic.sub_track in SUB_TRACK_LETTERS:
+            by_lane[topic.sub_track].append(node)
+        else:
+            nodes.append(node)
+    lanes = [
+        Lane(key, SUB_TRACK_LETTERS[key], SubTrack(key).label, by_lane[key])
+        for key in SUB_TRACK_LETTERS
+        if by_lane.get(key)
+    ]
+    checklist = [(item, item.id in ticked) for item in phase.checklist_items.all()]
+    return PhaseView(phase, nodes, lanes, list(phase.milestones.all()), checklist, counts)
+
+
+def _phases_with_content() -> QuerySet[Phase]:
+    return Phase.objects.prefetch_related(
+        Prefetch(
+            "topics",
+            queryset=Topic.objects.order_by("order").only("id", "slug", "title", "sub_track", "order", "phase_id"),
+        ),
+        Prefetch("milestones", queryset=MilestoneProject.objects.order_by("order")),
+        Prefetch("checklist_items", queryset=ChecklistItem.objects.order_by("order")),
+    ).order_by("number")
+
+
+def roadmap_get(user: Any) -> Roadmap:
+    """All phases with topics, lanes, milestones, checklists and the user's progress (6 queries)."""
+    statuses = topic_statuses(user)
+    ticked = ticked_item_ids(user)
+    phases = [_phase_view(phase, statuses, ticked) for phase in _phases_with_content()]
+    counts = Counts()
+    for view in phases:
+        for attr in ("total", "done", "in_progress", "skipped"):
+            setattr(counts, attr, getattr(counts, attr) + getattr(view.counts, attr))
+    return Roadmap(phases, counts, tracked=getattr(user, "is_authenticated", False))
+
+
+def phase_get(slug: str) -> Phase:
+    try:
+        return _phases_with_content().get(slug=slug)
+    except Phase.DoesNotExist:
+        raise Http404(f"No phase {slug!r}") from None
+
+
+def phase_view_get(slug: str, user: Any) -> PhaseView:
+    return _phase_view(phase_get(slug), topic_statuses(user), ticked_item_ids(user))
+
+
+def phase_neighbors(phase: Phase) -> tuple[Phase | None, Phase | None]:
+    previous = Phase.objects.filter(number__lt=phase.number).order_by("-number").first()
+    following = Phase.objects.filter(number__gt=phase.number).order_by("number").first()
+    return previous, following
+
+
+def phase_list() -> QuerySet[Phase]:
+    return _phases_with_content()
+
+
+# --- Topics --------------------------------------------------------------------------
+
+
+def topic_list(*, phase: str | None = None, sub_track: str | None = None) -> QuerySet[Topic]:
+    qs = (
+        Topic.objects.select_related("phase", "article")
+        .prefetch_related("prerequisites")
+        .order_by("phase__number", "order")
+    )
+    if phase:
+        qs = qs.filter(phase__slug=phase)
+    if sub_track is not None:
+        qs = qs.filter(sub_track=sub_track)
+    return qs
+
+
+def topic_get(slug: str, user: Any = None) -> Topic:
+    """A topic with what its page shows; only published articles are attached for readers."""
+    visible = article_visible_q(user)
+    qs = Topic.objects.select_related("phase", "article").prefetch_related(
+        Prefetch("prerequisites", queryset=Topic.objects.select_related("phase").order_by("phase__number", "order")),
+        Prefetch("unlocks", queryset=Topic.objects.select_related("phase").order_by("phase__number", "order")),
+        Prefetch("articles", queryset=Article.objects.filter(visible).order_by("section", "order")),
+        Prefetch("resources", queryset=Resource.objects.order_by("title")),
+    )
+    try:
+        return qs.get(slug=slug)
+    except Topic.DoesNotExist:
+        raise Http404(f"No topic {slug!r}") from None
+
+
+# --- Articles ------------------------------------------------------------------------
+
+
+def article_visible_q(user: Any) -> Q:
+    """Readers see published articles; authors also see drafts."""
+    if user_is_author(user):
+        return Q()
+    return Q(status=Article.Status.PUBLISHED)
+
+
+def article_list(user: Any = None, *, section: str | None = None, status: str | None = None) -> QuerySet[Article]:
+    qs = Article.objects.filter(article_visible_q(user)).order_by("section", "order", "title")
+    if section:
+        qs = qs.filter(section=section)
+    if status:
+        qs = qs.filter(status=status)
+    return qs
+
+
+def articles_by_section(user: Any = None) -> list[tuple[str, str, list[Article]]]:
+    """[(section slug, section label, articles)] in the guide's order, empty sections left out."""
+    grouped: dict[str, list[Article]] = defaultdict(list)
+    for article in article_list(user).only("slug", "title", "summary", "section", "order", "status"):
+        grouped[article.section].append(article)
+    return [(value, label, grouped[value]) for value, label in Section.choices if grouped.get(value)]
+
+
+def article_get(slug: str, user: Any = None) -> Article:
+    """An article the user may read; drafts are 404 for everyone but authors."""
+    try:
+        return Article.objects.filter(article_visible_q(user)).select_related("updated_by").get(slug=slug)
+    except Article.DoesNotExist:
+        raise Http404(f"No article {slug!r}") from None
+
+
+def article_get_for_author(slug: str) -> Article:
+    try:
+        return Article.objects.select_related("updated_by").get(slug=slug)
+    except Article.DoesNotExist:
+        raise Http404(f"No article {slug!r}") from None
+
+
+def article_neighbors(article: Article, user: Any = None) -> tuple[Article | None, Article | None]:
+    """Previous and next article in the same section, in reading order."""
+    siblings = list(article_list(user, section=article.section).only("slug", "title", "order"))
+    index = next((i for i, a in enumerate(siblings) if a.pk == article.pk), None)
+    if index is None:
+        return None, None
+    previous = siblings[index - 1] if index > 0 else None
+    following = siblings[index + 1] if index + 1 < len(siblings) else None
+    return previous, following
+
+
+def article_revisions(article: Article) -> QuerySet[ArticleRevision]:
+    return article.revisions.select_related("author").order_by("-version")
+
+
+def article_revision_get(article: Article, version: int) -> ArticleRevision:
+    try:
+        return article.revisions.select_related("author").get(version=version)
+    except ArticleRevision.DoesNotExist:
+        raise Http404(f"No version {version} of {article.slug!r}") from None
+
+
+def article_is_read(user: Any, article: Article) -> bool:
+    return getattr(user, "is_authenticated", False) and ArticleRead.objects.filter(user=user, article=article).exists()
+
+
+# --- Glossary and resources ------------------------------------------------------------
+
+
+def glossary_list() -> QuerySet[GlossaryTerm]:
+    return GlossaryTerm.objects.order_by("term")
+
+
+def glossary_by_letter() -> list[tuple[str, list[GlossaryTerm]]]:
+    """[(letter, terms)] A-Z; terms starting with a digit or symbol go under '#'."""
+    grouped: dict[str, list[GlossaryTerm]] = defaultdict(list)
+    for term in glossary_list():
+        first = term.term[:1].upper()
+        grouped[first if first.isalpha() and first.isascii() else "#"].append(term)
+    for terms in grouped.values():
+        terms.sort(key=lambda t: t.term.casefold())
+    return sorted(grouped.items(), key=lambda kv: (kv[0] == "#", kv[0]))
+
+
+def glossary_term_get(slug: str) -> GlossaryTerm:
+    try:
+        return GlossaryTerm.objects.get(slug=slug)
+    except GlossaryTerm.DoesNotExist:
+        raise Http404(f"No glossary term {slug!r}") from None
+
+
+def resource_list(*, kind: str | None = None, cost: str | None = None, topic: str | None = None) -> QuerySet[Resource]:
+    qs = Resource.objects.prefetch_related(Prefetch("topics", queryset=Topic.objects.only("id", "slug", "title")))
+    if kind:
+        qs = qs.filter(kind=kind)
+    if cost:
+        qs = qs.filter(cost=cost)
+    if topic:
+        qs = qs.filter(topics__slug=topic)
+    return qs.order_by("title")
+
+
+def resource_get(slug: str) -> Resource:
+    try:
+        return Resource.objects.prefetch_related("topics").get(slug=slug)
+    except Resource.DoesNotExist:
+        raise Http404(f"No resource {slug!r}") from None
+
+
+def checklist_item_get(slug: str) -> ChecklistItem:
+    try:
+        return ChecklistItem.objects.select_related("phase").get(slug=slug)
+    except ChecklistItem.DoesNotExist:
+        raise Http404(f"No checklist item {slug!r}") from None
+
+
+def progress_get(user: Any) -> dict[str, Any]:
+    """The user's own progress: topic statuses, ticked items, articles done, per-phase counts."""
+    roadmap = roadmap_get(user)
+    topics = dict(
+        TopicProgress.objects.filter(user=user).exclude(status=NOT_STARTED).values_list("topic__slug", "status")
+    )
+    ticks = list(ChecklistTick.objects.filter(user=user).values_list("item__slug", flat=True).order_by("item__slug"))
+    articles = list(
+        ArticleRead.objects.filter(user=user).values_list("article__slug", flat=True).order_by("article__slug")
+    )
+    phases = [
+        {
+            "slug": view.phase.slug,
+            "number": view.phase.number,
+            "total": view.counts.total,
+            "done": view.counts.done,
+            "in_progress": view.counts.in_progress,
+            "skipped": view.counts.skipped,
+            "checklist_total": len(view.checklist),
+            "checklist_done": view.checklist_done,
+        }
+        for view in roadmap.phases
+    ]
+    return {"topics": topics, "checklist": ticks, "articles_done": articles, "phases": phases}

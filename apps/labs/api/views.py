@@ -1,0 +1,213 @@
+"""Labs REST API: one APIView per operation, nested Input/Output serializers, services act.
+
+Errors: 400 names the field (``params.<name>``) for parameters outside the schema; 404
+for an unknown lab or someone else's job; 429 with ``resets_at`` / ``retry_after`` (and a
+Retry-After header) when a quota is used up.
+"""
+
+from __future__ import annotations
+
+from django.http import FileResponse
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.core.api.pagination import DefaultPagination
+from apps.core.errors import NotFound
+from apps.labs.selectors import (
+    lab_job_events_after,
+    lab_job_get,
+    lab_job_list,
+    lab_job_snapshot,
+    lab_list,
+    lab_queue_positions,
+    lab_quota,
+)
+from apps.labs.services import lab_job_cancel, lab_job_submit
+
+EVENTS_PAGE = 500
+
+
+@extend_schema_serializer(component_name="LabJob")
+class LabJobOutputSerializer(serializers.Serializer):
+    """A job as the API shows it (shared by the job operations)."""
+
+    id = serializers.UUIDField()
+    lab = serializers.CharField()
+    status = serializers.CharField()
+    reason = serializers.CharField()
+    queue = serializers.CharField()
+    position = serializers.IntegerField(allow_null=True, help_text="Place in the queue (1 = next) while queued.")
+    params = serializers.DictField()
+    queued_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    duration_seconds = serializers.FloatField(allow_null=True)
+    progress = serializers.FloatField(allow_null=True)
+    attempts = serializers.IntegerField()
+    cancel_requested = serializers.BooleanField()
+    metrics = serializers.DictField()
+    grade = serializers.DictField()
+    last_event_seq = serializers.IntegerField()
+    evidence_sha256 = serializers.CharField()
+    artifacts = serializers.ListField(child=serializers.DictField())
+
+
+def _job_data(job, *, position: int | None = None) -> dict:
+    snap = lab_job_snapshot(job, position=position)
+    snap["params"] = job.params
+    snap["queued_at"] = job.queued_at
+    snap["started_at"] = job.started_at
+    snap["finished_at"] = job.finished_at
+    for artifact in snap["artifacts"]:
+        artifact["url"] = f"/api/v1/labs/jobs/{job.pk}/artifacts/{artifact['id']}/"
+    return snap
+
+
+class LabListApi(APIView):
+    """The lab catalogue, with the caller's quota left on each lab's queue."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema_serializer(component_name="Lab")
+    class OutputSerializer(serializers.Serializer):
+        slug = serializers.SlugField()
+        title = serializers.CharField()
+        summary = serializers.CharField()
+        queue = serializers.CharField()
+        estimated_minutes = serializers.FloatField()
+        param_schema = serializers.ListField(child=serializers.DictField())
+        targets = serializers.ListField(child=serializers.DictField())
+        limits = serializers.DictField()
+        milestone_slug = serializers.CharField()
+        quota_left_minutes = serializers.FloatField(allow_null=True)
+
+    @extend_schema(responses=OutputSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        quotas = {}
+        if request.user.is_authenticated:
+            quotas = {q: lab_quota(user=request.user, queue=q).left_minutes for q in ("cpu", "gpu")}
+        data = [
+            {**{f: getattr(lab, f) for f in ("slug", "title", "summary", "queue", "estimated_minutes", "param_schema",
+                                              "targets", "limits", "milestone_slug")},
+             "quota_left_minutes": quotas.get(lab.queue)}
+            for lab in lab_list()
+        ]
+        return Response(self.OutputSerializer(data, many=True).data)
+
+
+class LabJobListApi(APIView):
+    """The caller's jobs, newest first (paginated)."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses=LabJobOutputSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        paginator = DefaultPagination()
+        page = paginator.paginate_queryset(lab_job_list(user=request.user), request, view=self)
+        positions = {}
+        for queue in {job.queue for job in page if job.status == "queued"}:
+            positions.update(lab_queue_positions(queue=queue))
+        data = [_job_data(job, position=positions.get(job.pk)) for job in page]
+        return paginator.get_paginated_response(LabJobOutputSerializer(data, many=True).data)
+
+
+class LabJobSubmitApi(APIView):
+    """Launch a lab: validates ``params`` against the lab's schema, checks quota, queues the job."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema_serializer(component_name="LabJobSubmit")
+    class InputSerializer(serializers.Serializer):
+        lab = serializers.SlugField(help_text="The lab's slug, e.g. spam-classifier.")
+        params = serializers.DictField(required=False, default=dict, help_text="Omitted parameters take their default.")
+
+    @extend_schema(request=InputSerializer, responses={201: LabJobOutputSerializer})
+    def post(self, request: Request) -> Response:
+        serializer = LabJobSubmitApi.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        job = lab_job_submit(user=request.user, lab=serializer.validated_data["lab"],
+                             params=serializer.validated_data["params"])
+        return Response(LabJobOutputSerializer(_job_data(job)).data, status=status.HTTP_201_CREATED)
+
+
+class LabJobCollectionApi(LabJobListApi):
+    """``/jobs/``: GET is :class:`LabJobListApi`, POST is :class:`LabJobSubmitApi`."""
+
+    post = LabJobSubmitApi.post
+
+
+class LabJobDetailApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses=LabJobOutputSerializer)
+    def get(self, request: Request, job_id) -> Response:
+        job = lab_job_get(job_id=job_id, user=request.user)
+        return Response(LabJobOutputSerializer(_job_data(job)).data)
+
+
+class LabJobEventListApi(APIView):
+    """Events after seq ``after`` (at most 500; ask again with ``next_after`` while ``more``)."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema_serializer(component_name="LabJobEvents")
+    class OutputSerializer(serializers.Serializer):
+        @extend_schema_serializer(component_name="LabJobEvent")
+        class EventSerializer(serializers.Serializer):
+            seq = serializers.IntegerField()
+            type = serializers.CharField()
+            payload = serializers.DictField()
+            created_at = serializers.DateTimeField()
+
+        status = serializers.CharField()
+        events = EventSerializer(many=True)
+        next_after = serializers.IntegerField()
+        more = serializers.BooleanField()
+
+    @extend_schema(
+        parameters=[OpenApiParameter("after", int, description="Return events with seq greater than this.")],
+        responses=OutputSerializer,
+    )
+    def get(self, request: Request, job_id) -> Response:
+        job = lab_job_get(job_id=job_id, user=request.user)
+        try:
+            after = max(0, int(request.query_params.get("after", 0)))
+        except ValueError:
+            raise serializers.ValidationError({"after": ["after must be a whole number (a seq)."]}) from None
+        events = lab_job_events_after(job=job, after=after, limit=EVENTS_PAGE + 1)
+        more = len(events) > EVENTS_PAGE
+        events = events[:EVENTS_PAGE]
+        data = {"status": job.status, "events": events, "next_after": events[-1].seq if events else after,
+                "more": more}
+        return Response(self.OutputSerializer(data).data)
+
+
+class LabJobCancelApi(APIView):
+    """Cancel a queued or running job (owner or staff). Returns the job; a running one ends shortly."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=None, responses={202: LabJobOutputSerializer, 200: LabJobOutputSerializer})
+    def post(self, request: Request, job_id) -> Response:
+        job = lab_job_get(job_id=job_id, user=request.user)
+        job = lab_job_cancel(job=job, user=request.user)
+        code = status.HTTP_202_ACCEPTED if job.status == "running" else status.HTTP_200_OK
+        return Response(LabJobOutputSerializer(_job_data(job)).data, status=code)
+
+
+class LabJobArtifactDownloadApi(APIView):
+    """Download one file a job produced (the job's owner only)."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses={(200, "application/octet-stream"): bytes})
+    def get(self, request: Request, job_id, artifact_id: int) -> FileResponse:
+        job = lab_job_get(job_id=job_id, user=request.user)
+        artifact = job.artifacts.filter(pk=artifact_id).first() if job.owner_id == request.user.id else None
+        if artifact is None:
+            raise NotFound("There is no such file.")
+        return FileResponse(artifact.file.open("rb"), as_attachment=True, filename=artifact.name.rsplit("/", 1)[-1])

@@ -1,0 +1,270 @@
+"""The lab kinds registry: one folder per kind, each a self-contained plugin.
+
+``apps/labs/kinds/<name>/__init__.py`` defines ``KIND = LabKind(...)``: the runner it
+starts in the sandbox, its parameter schema (types, ranges, defaults, help text), sandbox
+limits, grading targets, queue and time estimate. ``about.html`` next to it says what the
+lab teaches (a Django template, rendered on the catalogue and launch pages).
+
+Adding a kind = adding a folder; ``lab_catalog_sync`` turns every kind into a ``Lab`` row.
+Schemas are stored on the row as plain JSON, so validation and grading below work on
+JSON (what an admin may have tuned), not on these dataclasses.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import pkgutil
+from dataclasses import asdict, dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from django.template import Template, engines
+
+from apps.core.errors import ApplicationError, NotFound
+
+PARAM_TYPES = ("int", "float", "choice", "bool", "code")
+TARGET_OPS = {">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, "<": lambda a, b: a < b}
+
+
+@dataclass(frozen=True)
+class Param:
+    """One launch parameter. ``file`` (for ``code``) writes the value to that input file
+    in the sandbox's work dir instead of passing it in ``params``."""
+
+    name: str
+    type: str
+    label: str
+    default: Any
+    help: str = ""
+    min: float | None = None
+    max: float | None = None
+    step: float | None = None
+    choices: tuple[Any, ...] = ()
+    max_length: int | None = None
+    file: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data = {k: v for k, v in asdict(self).items() if v not in (None, (), "")}
+        if self.choices:
+            data["choices"] = list(self.choices)
+        data["default"] = self.default
+        return data
+
+
+@dataclass(frozen=True)
+class Target:
+    """A grading target: ``metric op value`` must hold for the job to pass."""
+
+    metric: str
+    op: str
+    value: float
+    label: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"metric": self.metric, "op": self.op, "value": self.value, "label": self.label}
+
+
+@dataclass(frozen=True)
+class LabKind:
+    slug: str
+    runner: str
+    title: str
+    summary: str
+    params: tuple[Param, ...]
+    limits: dict[str, int]
+    targets: tuple[Target, ...] = ()
+    queue: str = "cpu"
+    estimated_minutes: float = 1.0
+    milestone_slug: str = ""
+    position: int = 100
+    #: Metrics drawn live as a line chart against ``step`` (e.g. loss); others are shown at the end.
+    chart_metrics: tuple[str, ...] = ()
+    #: Metrics shown in the job history table.
+    key_metrics: tuple[str, ...] = ()
+    folder: Path = field(default=Path(), compare=False)
+
+    def schema_json(self) -> list[dict[str, Any]]:
+        return [p.to_json() for p in self.params]
+
+    def defaults(self) -> dict[str, Any]:
+        return {p.name: p.default for p in self.params}
+
+    def targets_json(self) -> list[dict[str, Any]]:
+        return [t.to_json() for t in self.targets]
+
+    @property
+    def about_template(self) -> Template | None:
+        return _about_template(self.slug)
+
+
+@cache
+def _registry() -> dict[str, LabKind]:
+    kinds: dict[str, LabKind] = {}
+    for module in pkgutil.iter_modules(__path__):
+        if not module.ispkg:
+            continue
+        package = importlib.import_module(f"{__name__}.{module.name}")
+        kind: LabKind = package.KIND
+        object.__setattr__(kind, "folder", Path(package.__file__).parent)
+        if kind.slug in kinds:
+            raise RuntimeError(f"Two lab kinds use the slug {kind.slug!r}")
+        kinds[kind.slug] = kind
+    return dict(sorted(kinds.items(), key=lambda item: (item[1].position, item[0])))
+
+
+def all_kinds() -> list[LabKind]:
+    return list(_registry().values())
+
+
+def get_kind(slug: str) -> LabKind:
+    try:
+        return _registry()[slug]
+    except KeyError:
+        raise NotFound(f"There is no lab kind called {slug!r}.") from None
+
+
+@cache
+def _about_template(slug: str) -> Template | None:
+    path = get_kind(slug).folder / "about.html"
+    if not path.is_file():
+        return None
+    return engines["django"].from_string(path.read_text())
+
+
+# --- validation and grading on the stored JSON -------------------------------------------
+
+
+def _number_text(value: float | None) -> str:
+    if value is None:
+        return ""
+    if float(value).is_integer():
+        return str(int(value))
+    return f"{value:g}"
+
+
+def param_range_text(spec: dict[str, Any]) -> str:
+    """'between 10 and 200000', 'one of 1, 2, 3', 'up to 20000 characters' - for messages and the form."""
+    kind = spec.get("type")
+    if kind == "choice":
+        return "one of " + ", ".join(str(c) for c in spec.get("choices", []))
+    if kind == "bool":
+        return "true or false"
+    if kind == "code":
+        return f"up to {spec.get('max_length', 20000)} characters"
+    low, high = spec.get("min"), spec.get("max")
+    noun = "a whole number" if kind == "int" else "a number"
+    if low is not None and high is not None:
+        return f"{noun} between {_number_text(low)} and {_number_text(high)}"
+    if low is not None:
+        return f"{noun} of at least {_number_text(low)}"
+    if high is not None:
+        return f"{noun} of at most {_number_text(high)}"
+    return noun
+
+
+def params_clean(schema: list[dict[str, Any]], params: dict[str, Any] | None) -> dict[str, Any]:
+    """Validate ``params`` against a lab's schema; return them complete (defaults filled in).
+
+    Raises ``ApplicationError(field="params.<name>")`` whose message names the parameter and
+    its allowed range, so the API answers 400 naming the field and the form marks it.
+    """
+    if params is None:
+        params = {}
+    if not isinstance(params, dict):
+        raise ApplicationError("params must be an object of parameter names to values.", field="params")
+    known = {spec["name"]: spec for spec in schema}
+    unknown = sorted(set(params) - set(known))
+    if unknown:
+        raise ApplicationError(
+            f"Unknown parameter {unknown[0]!r}; this lab accepts: {', '.join(known) or 'none'}.",
+            field=f"params.{unknown[0]}",
+        )
+    cleaned: dict[str, Any] = {}
+    for name, spec in known.items():
+        value = params.get(name, spec.get("default"))
+        cleaned[name] = _clean_one(name, spec, value)
+    return cleaned
+
+
+def _clean_one(name: str, spec: dict[str, Any], value: Any) -> Any:
+    kind = spec.get("type")
+    label = spec.get("label") or name
+    allowed = param_range_text(spec)
+
+    def bad(got: Any) -> ApplicationError:
+        shown = repr(got) if not isinstance(got, str) or len(got) < 40 else "that value"
+        return ApplicationError(f"{label} ({name}) must be {allowed}; got {shown}.", field=f"params.{name}")
+
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in {"true", "false", "on", "off", "1", "0"}:
+            return value.lower() in {"true", "on", "1"}
+        raise bad(value)
+    if kind == "choice":
+        for choice in spec.get("choices", []):
+            if value == choice or str(value) == str(choice):
+                return choice
+        raise bad(value)
+    if kind == "code":
+        if not isinstance(value, str):
+            raise bad(value)
+        if len(value) > int(spec.get("max_length", 20000)):
+            raise ApplicationError(
+                f"{label} ({name}) is {len(value)} characters long; the limit is {spec.get('max_length', 20000)}.",
+                field=f"params.{name}",
+            )
+        if "\x00" in value:
+            raise bad("text with a NUL byte")
+        return value
+    if kind in ("int", "float"):
+        if isinstance(value, bool) or value is None or value == "":
+            raise bad(value)
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise bad(value) from None
+        if not math.isfinite(number):
+            raise bad(value)
+        if kind == "int":
+            if number != int(number):
+                raise bad(value)
+            number = int(number)
+        low, high = spec.get("min"), spec.get("max")
+        if (low is not None and number < low) or (high is not None and number > high):
+            raise bad(value)
+        return number
+    raise ApplicationError(
+        f"Parameter {name} has an unknown type {kind!r} in the lab's schema.", field=f"params.{name}"
+    )
+
+
+def grade(targets: list[dict[str, Any]], metrics: dict[str, Any]) -> dict[str, Any]:
+    """Check metrics against targets: ``{"targets": [...each with actual/passed], "passed": bool | None}``.
+
+    ``passed`` is None when the lab has no targets (nothing to grade). A target whose metric
+    is missing (or not a number) fails, with ``actual`` None.
+    """
+    rows = []
+    for target in targets:
+        actual = metrics.get(target["metric"])
+        ok = isinstance(actual, (int, float)) and not isinstance(actual, bool) and math.isfinite(actual)
+        passed = bool(ok and TARGET_OPS[target.get("op", ">=")](actual, target["value"]))
+        rows.append({**target, "actual": actual if ok else None, "passed": passed})
+    return {"targets": rows, "passed": all(r["passed"] for r in rows) if rows else None}
+
+
+def input_files(schema: list[dict[str, Any]], params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """Split cleaned params into (runner params, input files) by each param's ``file``."""
+    runner_params, files = {}, {}
+    for spec in schema:
+        name = spec["name"]
+        if name not in params:
+            continue
+        if spec.get("file"):
+            files[spec["file"]] = str(params[name]).encode()
+        else:
+            runner_params[name] = params[name]
+    return runner_params, files

@@ -1,0 +1,337 @@
+"""Reads for labs: the catalogue, a learner's jobs and quota, queue positions, replay.
+
+Visibility rule, in one place (:func:`lab_job_visible_to`): a job is visible to its owner
+and to staff; to anyone else it does not exist (404, never 403).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import Q, QuerySet, Sum
+from django.urls import reverse
+from django.utils import timezone
+
+from apps.core.errors import NotFound
+from apps.labs.kinds import get_kind
+from apps.labs.models import Lab, LabJob, LabJobEvent
+
+# --- catalogue ----------------------------------------------------------------------------
+
+
+def lab_list() -> QuerySet[Lab]:
+    return Lab.objects.filter(is_active=True).order_by("position", "title")
+
+
+def lab_get(*, slug: str) -> Lab:
+    lab = Lab.objects.filter(slug=slug, is_active=True).first()
+    if lab is None:
+        raise NotFound(f"There is no lab called {slug!r}.")
+    return lab
+
+
+def lab_chart_metrics(lab: Lab) -> tuple[str, ...]:
+    try:
+        return get_kind(lab.kind).chart_metrics
+    except NotFound:
+        return ()
+
+
+def lab_key_metrics(lab: Lab) -> tuple[str, ...]:
+    try:
+        return get_kind(lab.kind).key_metrics
+    except NotFound:
+        return ()
+
+
+def lab_milestone(lab: Lab) -> dict[str, str] | None:
+    """The curriculum milestone a lab practises, looked up by slug (no FK: the apps stay
+    decoupled, and a lab still works if the curriculum lacks or renames the milestone)."""
+    if not lab.milestone_slug:
+        return None
+    from django.apps import apps
+
+    try:
+        model = apps.get_model("curriculum", "MilestoneProject")
+    except LookupError:
+        return {"title": lab.milestone_slug, "url": ""}
+    milestone = model.objects.filter(slug=lab.milestone_slug).select_related("phase").first()
+    if milestone is None:
+        return {"title": lab.milestone_slug, "url": ""}
+    try:
+        url = reverse("curriculum:phase", kwargs={"slug": milestone.phase.slug}) + f"#{milestone.slug}"
+    except Exception:  # the curriculum's URLs are its own business
+        url = ""
+    return {"title": milestone.title, "url": url}
+
+
+# --- quota --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Quota:
+    queue: str
+    limit_minutes: float
+    used_minutes: float
+    resets_at: datetime
+    active_jobs: int
+    max_active_jobs: int
+
+    @property
+    def left_minutes(self) -> float:
+        return max(0.0, self.limit_minutes - self.used_minutes)
+
+    @property
+    def unit(self) -> str:
+        return "GPU" if self.queue == "gpu" else "CPU"
+
+
+def quota_day_start(now: datetime | None = None) -> datetime:
+    """Quotas are per UTC day: simple to explain, and every learner's resets at the same time."""
+    now = now or timezone.now()
+    return now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def lab_quota(*, user: Any, queue: str, now: datetime | None = None) -> Quota:
+    """Minutes used today on ``queue`` (estimates for unfinished jobs, real durations for ended ones)."""
+    now = now or timezone.now()
+    start = quota_day_start(now)
+    used = (
+        LabJob.objects.filter(owner=user, queue=queue, queued_at__gte=start).aggregate(total=Sum("charged_minutes"))[
+            "total"
+        ]
+        or 0.0
+    )
+    limit = settings.LABS_QUOTA_GPU_MINUTES_PER_DAY if queue == "gpu" else settings.LABS_QUOTA_CPU_MINUTES_PER_DAY
+    active = LabJob.objects.filter(owner=user, status__in=LabJob.ACTIVE).count()
+    return Quota(
+        queue=queue,
+        limit_minutes=float(limit),
+        used_minutes=round(float(used), 2),
+        resets_at=start + timedelta(days=1),
+        active_jobs=active,
+        max_active_jobs=settings.LABS_MAX_ACTIVE_JOBS_PER_USER,
+    )
+
+
+# --- jobs ---------------------------------------------------------------------------------
+
+
+def lab_job_visible_to(job: LabJob, user: Any) -> bool:
+    return bool(getattr(user, "is_authenticated", False) and (job.owner_id == user.id or user.is_staff))
+
+
+def lab_job_get(*, job_id: uuid.UUID | str, user: Any) -> LabJob:
+    """The job if ``user`` may see it; NotFound otherwise (someone else's job does not exist)."""
+    try:
+        job = LabJob.objects.select_related("lab", "owner").get(pk=job_id)
+    except (LabJob.DoesNotExist, ValueError, TypeError):
+        raise NotFound("There is no such lab job.") from None
+    if not lab_job_visible_to(job, user):
+        raise NotFound("There is no such lab job.")
+    return job
+
+
+def lab_job_list(*, user: Any) -> QuerySet[LabJob]:
+    return LabJob.objects.filter(owner=user).select_related("lab").order_by("-queued_at")
+
+
+def lab_job_events_after(*, job: LabJob, after: int = 0, limit: int | None = None) -> list[LabJobEvent]:
+    qs = LabJobEvent.objects.filter(job=job, seq__gt=max(0, int(after))).order_by("seq")
+    if limit is not None:
+        qs = qs[:limit]
+    return list(qs)
+
+
+def lab_job_chart_points(*, job: LabJob, names: tuple[str, ...], up_to: int | None = None) -> list[dict[str, Any]]:
+    """Metric points with a step (for the live chart's first paint); ``*`` means any metric."""
+    if not names:
+        return []
+    qs = LabJobEvent.objects.filter(job=job, type="metric", payload__has_key="step")
+    if up_to is not None:
+        qs = qs.filter(seq__lte=up_to)
+    if "*" not in names:
+        qs = qs.filter(payload__name__in=list(names))
+    return [
+        {"name": e.payload.get("name"), "step": e.payload.get("step"), "value": e.payload.get("value")}
+        for e in qs.order_by("seq").only("payload")
+    ]
+
+
+def lab_job_log_tail(*, job: LabJob, up_to: int, lines: int = 300) -> list[LabJobEvent]:
+    """The last events that show as log lines (stepped metrics go to the chart instead)."""
+    qs = LabJobEvent.objects.filter(job=job, seq__lte=up_to).exclude(type="metric", payload__has_key="step")
+    events = list(qs.order_by("-seq")[:lines])
+    events.reverse()
+    return events
+
+
+def lab_queue_order(*, queue: str) -> list[uuid.UUID]:
+    """Queued jobs of ``queue`` in the order they are expected to start.
+
+    Mirrors the fair dispatch in ``services.lab_job_dispatch``: jobs already handed to
+    Celery run first, in the order they were sent (the broker queue is FIFO); the jobs
+    still waiting in the database follow, round-robin between learners (each learner's
+    1st waiting job, then each learner's 2nd, ...), oldest first within a round.
+    """
+    rows = list(
+        LabJob.objects.filter(status=LabJob.Status.QUEUED, queue=queue)
+        .order_by("queued_at", "id")
+        .values_list("id", "owner_id", "queued_at", "dispatched_at")
+    )
+    dispatched = sorted((r for r in rows if r[3] is not None), key=lambda r: (r[3], r[2]))
+    seen: dict[int, int] = {}
+    waiting = []
+    for job_id, owner_id, queued_at, _ in (r for r in rows if r[3] is None):
+        rank = seen.get(owner_id, 0)
+        seen[owner_id] = rank + 1
+        waiting.append((rank, queued_at, job_id))
+    waiting.sort()
+    return [r[0] for r in dispatched] + [w[2] for w in waiting]
+
+
+def lab_queue_positions(*, queue: str) -> dict[uuid.UUID, int]:
+    """1-based position of every queued job of ``queue`` (1 = next to start)."""
+    return {job_id: index + 1 for index, job_id in enumerate(lab_queue_order(queue=queue))}
+
+
+def lab_job_queue_position(job: LabJob) -> int | None:
+    if job.status != LabJob.Status.QUEUED:
+        return None
+    return lab_queue_positions(queue=job.queue).get(job.pk)
+
+
+# --- what the page and the websocket show ------------------------------------------------
+
+
+def _artifact_url(job: LabJob, artifact_id: int) -> str:
+    return reverse("labs:artifact-download", kwargs={"job_id": job.pk, "artifact_id": artifact_id})
+
+
+def lab_job_snapshot(job: LabJob, *, position: int | None = None) -> dict[str, Any]:
+    """The job's state as plain JSON: what the job page renders and the websocket pushes.
+
+    Final jobs include their artifacts (one query); ``position`` is the queue position for
+    queued jobs (computed when not given).
+    """
+    if job.status == LabJob.Status.QUEUED and position is None:
+        position = lab_job_queue_position(job)
+    data: dict[str, Any] = {
+        "id": str(job.pk),
+        "lab": job.lab.slug,
+        "lab_title": job.lab.title,
+        "status": job.status,
+        "status_label": LabJob.Status(job.status).label,
+        "reason": job.reason,
+        "queue": job.queue,
+        "position": position,
+        "queued_at": _iso(job.queued_at),
+        "started_at": _iso(job.started_at),
+        "finished_at": _iso(job.finished_at),
+        "duration_seconds": job.duration_seconds,
+        "progress": job.progress,
+        "progress_message": job.progress_message,
+        "metrics": job.metrics,
+        "grade": job.grade,
+        "result": job.result,
+        "attempts": job.attempts,
+        "cancel_requested": job.cancel_requested,
+        "last_event_seq": job.last_event_seq,
+        "final": job.is_final,
+        "evidence_sha256": job.evidence_sha256,
+        "artifacts": [],
+    }
+    if job.is_final:
+        data["artifacts"] = [
+            {"id": a.pk, "name": a.name, "kind": a.kind, "size": a.size, "sha256": a.sha256,
+             "url": _artifact_url(job, a.pk)}
+            for a in job.artifacts.order_by("name")
+        ]
+    return data
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+# --- sandbox availability ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SandboxStatus:
+    ok: bool
+    backend: str
+    message: str
+
+
+def lab_sandbox_status() -> SandboxStatus:
+    """Can lab jobs run? ``check_available()`` of the configured backend, cached for a minute.
+
+    This runs where the page is served; on a split deployment the web tier must carry the
+    same LABS_SANDBOX_* settings as the workers (the check is cheap and never weakens
+    anything). The answer is cached because the first check starts a trivial sandbox.
+    """
+    from apps.labs.sandbox import SandboxError, get_backend
+
+    name = str(settings.LABS_SANDBOX_BACKEND)
+    key = "labs:sandbox-status:" + hashlib.sha256(
+        repr((name, sorted((settings.LABS_SANDBOX_OPTIONS or {}).items()))).encode()
+    ).hexdigest()[:16]
+    cached = cache.get(key)
+    if cached is not None:
+        return SandboxStatus(**cached)
+    try:
+        get_backend().check_available()
+        status = SandboxStatus(ok=True, backend=name, message="")
+    except SandboxError as exc:
+        status = SandboxStatus(ok=False, backend=name, message=exc.message)
+    except Exception as exc:  # a broken backend must show as "unavailable", not crash the page
+        status = SandboxStatus(ok=False, backend=name, message=f"The {name} sandbox cannot start: {exc}")
+    cache.set(key, {"ok": status.ok, "backend": status.backend, "message": status.message}, 60)
+    return status
+
+
+def lab_jobs_active_for(*, user: Any) -> QuerySet[LabJob]:
+    return LabJob.objects.filter(Q(owner=user) & Q(status__in=LabJob.ACTIVE))
+
+
+# --- the websocket's reads -------------------------------------------------------------------
+
+
+def _event_dict(event: LabJobEvent) -> dict[str, Any]:
+    return {"seq": event.seq, "type": event.type, "payload": event.payload}
+
+
+def lab_job_live_view(*, job_id: uuid.UUID | str, user: Any) -> dict[str, Any] | None:
+    """What the job websocket needs to know up front, or None if ``user`` may not watch."""
+    try:
+        job = lab_job_get(job_id=job_id, user=user)
+    except NotFound:
+        return None
+    return {"queue": job.queue, "chart_metrics": lab_chart_metrics(job.lab), "is_owner": job.owner_id == user.id}
+
+
+def lab_job_replay(*, job_id: uuid.UUID | str, after: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The job's current snapshot and every event after ``after``, read in that order so the
+    snapshot is never older than the events (a final snapshot comes with all its events)."""
+    job = LabJob.objects.select_related("lab").get(pk=job_id)
+    snapshot = lab_job_snapshot(job)
+    events = LabJobEvent.objects.filter(job_id=job_id, seq__gt=max(0, after), seq__lte=job.last_event_seq)
+    return snapshot, [_event_dict(e) for e in events.order_by("seq")]
+
+
+def lab_job_events_dicts(*, job_id: uuid.UUID | str, after: int) -> list[dict[str, Any]]:
+    return [_event_dict(e) for e in LabJobEvent.objects.filter(job_id=job_id, seq__gt=after).order_by("seq")]
+
+
+def lab_job_position_by_id(*, job_id: uuid.UUID | str) -> tuple[str, int | None]:
+    job = LabJob.objects.filter(pk=job_id).first()
+    if job is None:
+        return "", None
+    return job.status, lab_job_queue_position(job)

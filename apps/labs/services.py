@@ -1,0 +1,964 @@
+"""Writes for labs: every action on a lab job, in the order a job lives them.
+
+- :func:`lab_catalog_sync` - Lab rows from the kinds registry (``load_content``).
+- :func:`lab_job_submit` - validate, check quota, create ``queued``, dispatch on commit.
+- :func:`lab_job_dispatch` - fair hand-over of waiting jobs to Celery.
+- :func:`lab_job_claim` - the worker's conditional ``queued -> running``.
+- :func:`lab_job_execute` - run a claimed job in the sandbox (never unsandboxed).
+- :func:`lab_job_events_record` - persist a batch of events, push it after commit.
+- :func:`lab_job_finish` / :func:`lab_job_abort` - the one way into a final state.
+- :func:`lab_job_cancel` - owner or staff; queued ends now, running is stopped.
+- :func:`lab_jobs_reap` - requeue or fail jobs whose worker vanished; unstick the queue.
+
+Concurrency rules. Every state change is a conditional UPDATE (or a row lock) on the job
+row, so a second Celery delivery, a late worker or the reaper can never move a job
+twice. A claim increments ``attempts``; the worker writes only while
+``status = running AND attempts = <its claim>`` and stops its sandbox when that no
+longer holds (:class:`JobLost`). Transactions that touch a learner's jobs *and* dispatch
+lock the learner's user row first, then job rows, always in that order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import math
+import resource
+import shutil
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Iterable, Sequence
+from datetime import timedelta
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.cache import cache
+from django.core.files import File
+from django.db import connection, transaction
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce
+from django.urls import reverse
+from django.utils import timezone
+
+from apps.core.consumers import user_group
+from apps.core.errors import ApplicationError, NotFound, Throttled
+from apps.labs import kinds
+from apps.labs.models import Artifact, Lab, LabJob, LabJobEvent
+from apps.labs.sandbox import (
+    ExitStatus,
+    JobSpec,
+    RunnerEvent,
+    SandboxError,
+    SandboxLimits,
+    get_backend,
+    resolve_artifact_path,
+)
+from apps.labs.selectors import lab_job_snapshot, lab_job_visible_to, lab_quota
+
+logger = logging.getLogger(__name__)
+
+Status = LabJob.Status
+TASK_RUN = "labs.lab_job_run"
+WORKER_LOST = "worker lost"
+
+
+class JobLost(Exception):
+    """This worker no longer owns the job (reaped, requeued or finished elsewhere): stop quietly."""
+
+
+# --- group names (the consumer joins the same ones) ------------------------------------------
+
+
+def labjob_group(job_id: uuid.UUID | str) -> str:
+    return f"labjob.{job_id}"
+
+
+def queue_group(queue: str) -> str:
+    return f"labs.queue.{queue}"
+
+
+def cancel_key(job_id: uuid.UUID | str) -> str:
+    return f"labs:cancel:{job_id}"
+
+
+def _group_send(group: str, message: dict[str, Any]) -> None:
+    """Best effort: the database is the record and the consumer replays from it, so a push
+    that fails (Redis blip) costs latency, never an event."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(group, message)
+    except Exception:
+        logger.warning("labs: group_send to %s failed", group, exc_info=True)
+
+
+# --- catalogue ---------------------------------------------------------------------------------
+
+
+def lab_queue_for(kind_queue: str) -> str:
+    """A kind that prefers a GPU runs on the gpu queue only where GPU workers exist."""
+    return "gpu" if kind_queue == "gpu" and settings.LABS_USE_GPU_QUEUE else "cpu"
+
+
+@transaction.atomic
+def lab_catalog_sync(content_dir: Path | None = None) -> str:
+    """Upsert one Lab per registered kind; deactivate labs whose kind is gone.
+
+    The registry (code in ``apps/labs/kinds/``) is the source of truth, like ``content/``
+    is for the curriculum: running it again overwrites edits made in the admin.
+    ``content_dir`` is accepted for the ``load_content`` loader signature.
+    """
+    created = updated = 0
+    seen = []
+    for kind in kinds.all_kinds():
+        queue = lab_queue_for(kind.queue)
+        limits = dict(kind.limits)
+        limits["gpu_count"] = 1 if queue == "gpu" else 0
+        values = {
+            "kind": kind.slug,
+            "title": kind.title,
+            "summary": kind.summary,
+            "description": kind.folder.joinpath("about.html").read_text() if kind.about_template else "",
+            "param_schema": kind.schema_json(),
+            "defaults": kind.defaults(),
+            "limits": limits,
+            "targets": kind.targets_json(),
+            "queue": queue,
+            "estimated_minutes": kind.estimated_minutes,
+            "milestone_slug": kind.milestone_slug,
+            "position": kind.position,
+            "is_active": True,
+        }
+        _, was_created = Lab.objects.update_or_create(slug=kind.slug, defaults=values)
+        created += was_created
+        updated += not was_created
+        seen.append(kind.slug)
+    deactivated = Lab.objects.exclude(slug__in=seen).filter(is_active=True).update(is_active=False)
+    return f"labs: {created + updated} synced ({created} new, {updated} updated), {deactivated} deactivated"
+
+
+# --- submit and fair dispatch ------------------------------------------------------------------
+
+
+def _lock_owner(owner_id: int) -> None:
+    """Serialise one learner's submits, dispatches and finishes (quota and fairness checks)."""
+    list(get_user_model().objects.select_for_update().filter(pk=owner_id).values_list("pk", flat=True))
+
+
+def lab_job_submit(*, user: Any, lab: Lab | str, params: dict[str, Any] | None) -> LabJob:
+    """Validate ``params`` against the lab's schema, check quota, create a queued job.
+
+    Raises NotFound (unknown or inactive lab), ApplicationError(field="params.<name>") for a
+    parameter outside the schema, Throttled (extra ``resets_at``, ``retry_after``) when the
+    learner's daily minutes or concurrent-job limit is used up. The Celery task is sent
+    after commit, by :func:`lab_job_dispatch`, so a worker never sees an uncommitted job.
+    """
+    if isinstance(lab, str):
+        lab_obj = Lab.objects.filter(slug=lab, is_active=True).first()
+        if lab_obj is None:
+            raise NotFound(f"There is no lab called {lab!r}.")
+        lab = lab_obj
+    elif not lab.is_active:
+        raise NotFound(f"The lab {lab.slug!r} is not available.")
+    cleaned = kinds.params_clean(lab.param_schema, params)
+    now = timezone.now()
+    with transaction.atomic():
+        _lock_owner(user.pk)
+        quota = lab_quota(user=user, queue=lab.queue, now=now)
+        if quota.active_jobs >= quota.max_active_jobs:
+            retry_after = 30
+            raise Throttled(
+                f"You already have {quota.active_jobs} lab runs queued or running (the limit is "
+                f"{quota.max_active_jobs}). Wait for one to finish or cancel one, then try again.",
+                extra={"resets_at": (now + timedelta(seconds=retry_after)).isoformat(), "retry_after": retry_after,
+                       "quota": "active_jobs"},
+            )
+        if quota.used_minutes + lab.estimated_minutes > quota.limit_minutes + 1e-9:
+            retry_after = max(1, math.ceil((quota.resets_at - now).total_seconds()))
+            raise Throttled(
+                f"This lab needs about {lab.estimated_minutes:g} {quota.unit}-minutes and you have "
+                f"{quota.left_minutes:g} of your {quota.limit_minutes:g} left today. Your quota resets at "
+                f"{quota.resets_at:%H:%M} UTC.",
+                extra={"resets_at": quota.resets_at.isoformat(), "retry_after": retry_after,
+                       "quota": f"{lab.queue}_minutes"},
+            )
+        job = LabJob.objects.create(
+            owner=user, lab=lab, params=cleaned, queue=lab.queue, charged_minutes=lab.estimated_minutes
+        )
+        lab_job_dispatch(owner_id=user.pk, queue=lab.queue, locked=True)
+    job.refresh_from_db()
+    return job
+
+
+def lab_job_dispatch(*, owner_id: int, queue: str, locked: bool = False) -> list[uuid.UUID]:
+    """Hand this learner's oldest waiting jobs to Celery, up to LABS_MAX_DISPATCHED_PER_USER.
+
+    Fairness, simply: a learner never has more than that many jobs in the broker queue or
+    running on ``queue``; the rest wait in the database and are dispatched here when one of
+    theirs ends (finish, cancel, reaper). The broker queue is FIFO, so with the default of
+    1 it holds at most one job per learner: ten jobs from one learner and one from another
+    alternate instead of the other waiting behind all ten. ``selectors.lab_queue_order``
+    computes positions under exactly this rule.
+    """
+    with transaction.atomic():
+        if not locked:
+            _lock_owner(owner_id)
+        in_flight = LabJob.objects.filter(owner_id=owner_id, queue=queue).filter(
+            status__in=LabJob.ACTIVE, dispatched_at__isnull=False
+        ).count()
+        free = settings.LABS_MAX_DISPATCHED_PER_USER - in_flight
+        if free <= 0:
+            return []
+        waiting = list(
+            LabJob.objects.filter(
+                owner_id=owner_id, queue=queue, status=Status.QUEUED, dispatched_at__isnull=True
+            ).order_by("queued_at", "id").values_list("pk", flat=True)[:free]
+        )
+        sent = []
+        for job_id in waiting:
+            task_id = str(uuid.uuid4())
+            if LabJob.objects.filter(pk=job_id, status=Status.QUEUED, dispatched_at__isnull=True).update(
+                dispatched_at=timezone.now(), celery_task_id=task_id
+            ):
+                transaction.on_commit(lambda j=job_id, t=task_id: _send_run_task(j, queue, t))
+                sent.append(job_id)
+        return sent
+
+
+def _send_run_task(job_id: uuid.UUID, queue: str, task_id: str) -> None:
+    from config.celery import app
+
+    try:
+        app.send_task(TASK_RUN, args=[str(job_id)], queue=queue, task_id=task_id)
+    except Exception:
+        # The job stays queued with dispatched_at set; the reaper sends it again.
+        logger.exception("labs: could not enqueue job %s", job_id)
+    _group_send(queue_group(queue), {"type": "labs.queue_moved"})
+
+
+# --- claim --------------------------------------------------------------------------------------
+
+
+def lab_job_claim(job_id: uuid.UUID | str, worker: str, task_id: str = "") -> LabJob | None:
+    """``queued -> running`` for exactly one delivery; a second delivery gets None.
+
+    The conditional UPDATE is the lock: two workers racing on the same message both run it
+    and Postgres lets exactly one of them see a queued row.
+    """
+    now = timezone.now()
+    updated = LabJob.objects.filter(pk=job_id, status=Status.QUEUED, cancel_requested=False).update(
+        status=Status.RUNNING,
+        started_at=now,
+        heartbeat_at=now,
+        worker=worker[:255],
+        celery_task_id=task_id[:255],
+        attempts=F("attempts") + 1,
+        dispatched_at=Coalesce("dispatched_at", Value(now)),
+    )
+    if updated != 1:
+        return None
+    job = LabJob.objects.select_related("lab", "owner").get(pk=job_id)
+    _push_state_after_commit(job)
+    transaction.on_commit(lambda: _group_send(queue_group(job.queue), {"type": "labs.queue_moved"}))
+    return job
+
+
+def _push_state_after_commit(job: LabJob) -> None:
+    job_id = job.pk
+
+    def push() -> None:
+        fresh = LabJob.objects.select_related("lab").filter(pk=job_id).first()
+        if fresh is not None:
+            _group_send(labjob_group(job_id), {"type": "labjob.events", "events": [], "job": lab_job_snapshot(fresh)})
+
+    transaction.on_commit(push)
+
+
+# --- events -------------------------------------------------------------------------------------
+
+MAX_METRICS = 64
+
+
+def _clean_json(value: Any, depth: int = 0) -> Any:
+    """Make untrusted runner output storable: jsonb rejects NUL in strings; bound nesting."""
+    if depth > 8:
+        return None
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {str(k).replace("\x00", "")[:100]: _clean_json(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean_json(v, depth + 1) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _fold(job_state: dict[str, Any], type_: str, payload: dict[str, Any]) -> None:
+    """Fold one event into the job's aggregates: last value per metric, progress, result."""
+    metrics = job_state["metrics"]
+    if type_ == "metric":
+        name = payload.get("name")
+        if isinstance(name, str) and name and _is_number(payload.get("value")):
+            if name in metrics or len(metrics) < MAX_METRICS:
+                metrics[name[:64]] = payload["value"]
+    elif type_ == "progress":
+        fraction = payload.get("fraction")
+        if _is_number(fraction):
+            job_state["progress"] = max(0.0, min(1.0, float(fraction)))
+        message = payload.get("message")
+        if isinstance(message, str):
+            job_state["progress_message"] = message[:200]
+    elif type_ == "result":
+        for name, value in (payload.get("metrics") or {}).items() if isinstance(payload.get("metrics"), dict) else ():
+            if _is_number(value) and (name in metrics or len(metrics) < MAX_METRICS):
+                metrics[str(name)[:64]] = value
+        job_state["result"] = {k: v for k, v in payload.items() if k != "metrics"}
+
+
+def lab_job_events_record(
+    job: LabJob, events: Iterable[RunnerEvent | tuple[str, dict[str, Any]]], *, attempt: int | None = None
+) -> int:
+    """Persist a batch of events in one transaction and push it to ``labjob.<id>`` after commit.
+
+    Sequence numbers are the job's own (``last_event_seq + 1 ...``), continuous across
+    attempts, whatever the runner numbered. With ``attempt`` the write only happens while
+    this claim still owns the running job (else :class:`JobLost`); it also stamps the
+    heartbeat. Returns the last seq written.
+    """
+    batch = []
+    for event in events:
+        type_, payload = (event.type, event.payload) if isinstance(event, RunnerEvent) else event
+        batch.append((type_, _clean_json(payload if isinstance(payload, dict) else {"value": payload})))
+    if not batch:
+        return job.last_event_seq
+    with transaction.atomic():
+        rows = LabJob.objects.select_for_update().filter(pk=job.pk)
+        if attempt is not None:
+            rows = rows.filter(status=Status.RUNNING, attempts=attempt)
+        row = rows.values("last_event_seq", "metrics", "progress", "progress_message", "result", "status").first()
+        if row is None:
+            raise JobLost(f"job {job.pk} is no longer running under attempt {attempt}")
+        state = {
+            "metrics": dict(row["metrics"] or {}),
+            "progress": row["progress"],
+            "progress_message": row["progress_message"],
+            "result": row["result"],
+        }
+        seq = row["last_event_seq"]
+        objs = []
+        for type_, payload in batch:
+            seq += 1
+            objs.append(LabJobEvent(job_id=job.pk, seq=seq, type=type_, payload=payload))
+            _fold(state, type_, payload)
+        LabJobEvent.objects.bulk_create(objs)
+        fields = {"last_event_seq": seq, **state}
+        if attempt is not None:
+            fields["heartbeat_at"] = timezone.now()
+        LabJob.objects.filter(pk=job.pk).update(**fields)
+        for name, value in fields.items():
+            setattr(job, name, value)
+        message = {
+            "type": "labjob.events",
+            "events": [{"seq": e.seq, "type": e.type, "payload": e.payload} for e in objs],
+            "job": {"status": row["status"], "progress": state["progress"],
+                    "progress_message": state["progress_message"], "metrics": state["metrics"],
+                    "last_event_seq": seq},
+        }
+        group = labjob_group(job.pk)
+        transaction.on_commit(lambda: _group_send(group, message))
+    return seq
+
+
+# --- the worker side: running one claimed job ---------------------------------------------------
+
+
+class _JobSession:
+    """The worker's view of one running job: writes its events, heartbeats, watches for cancel.
+
+    ``on_event`` and ``should_cancel`` run in the worker's thread (``SandboxBackend.run``
+    promises that). Events are written by one flusher thread (its own DB connection), so a
+    quiet job's line is never held back waiting for the sandbox loop's next poll:
+
+    - an event that follows a quiet spell (no event for QUIET_SECONDS) is written and
+      pushed at once: sparse output (a line a second) costs no batching delay;
+    - during a burst: one write per LABS_EVENT_BATCH_SECONDS, or as soon as
+      LABS_EVENT_BATCH_SIZE events are waiting (a loss every step = 5 writes a second).
+
+    If a write finds the job no longer ours (:class:`JobLost`) the next callback raises it,
+    and ``run`` stops the sandbox.
+    """
+
+    QUIET_SECONDS = 0.05
+
+    def __init__(self, job: LabJob):
+        self.job = job
+        self.attempt = job.attempts
+        self.last_heartbeat = time.monotonic()
+        self.last_cancel_check = 0.0
+        self.cancelled = False
+        self.stderr_tail: deque[str] = deque(maxlen=25)
+        self.artifacts: list[dict[str, Any]] = []
+        self.batch_size = settings.LABS_EVENT_BATCH_SIZE
+        self.batch_seconds = settings.LABS_EVENT_BATCH_SECONDS
+        self._buffer: list[tuple[str, dict[str, Any]]] = []
+        self._wake = threading.Condition()
+        self._closing = False
+        self._urgent = False
+        self._idle = True  # nothing buffered and nothing being written
+        self._last_write = 0.0
+        self._last_event_at = 0.0
+        self._first_gap = 0.0  # quiet time before the oldest buffered event
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._flusher, name=f"labjob-events-{job.pk}", daemon=True)
+        self._thread.start()
+
+    # --- called from the worker's thread ---------------------------------------------------
+
+    def notice(self, text: str) -> None:
+        self._append(("log", {"stream": "sandbox", "line": text}))
+
+    def on_event(self, event: RunnerEvent) -> None:
+        self._raise_if_failed()
+        payload = event.payload
+        if event.type == "log" and payload.get("stream") == "stderr":
+            self.stderr_tail.append(str(payload.get("line", "")))
+        elif event.type == "artifact":
+            self.artifacts.append(payload)
+        self._append((event.type, payload))
+
+    def should_cancel(self) -> bool:
+        self._raise_if_failed()
+        now = time.monotonic()
+        if now - self.last_heartbeat >= settings.LABS_HEARTBEAT_SECONDS:
+            self._heartbeat(now)
+        # The Redis key makes cancellation quick without a database read every half second;
+        # the heartbeat re-reads cancel_requested in case the key was lost.
+        if not self.cancelled and now - self.last_cancel_check >= 0.25:
+            self.last_cancel_check = now
+            if cache.get(cancel_key(self.job.pk)):
+                self.cancelled = True
+        return self.cancelled
+
+    def flush(self) -> None:
+        """Wait until everything appended so far is written (raises the flusher's error)."""
+        with self._wake:
+            self._urgent = True
+            self._wake.notify_all()
+            while not self._idle and self._error is None:
+                self._wake.wait(0.05)
+        self._raise_if_failed()
+
+    def close(self) -> None:
+        """Write what is left and stop the flusher thread."""
+        with self._wake:
+            self._closing = True
+            self._wake.notify_all()
+        self._thread.join()
+        self._raise_if_failed()
+
+    def _append(self, item: tuple[str, dict[str, Any]]) -> None:
+        now = time.monotonic()
+        with self._wake:
+            if not self._buffer:
+                self._first_gap = now - self._last_event_at
+            self._last_event_at = now
+            self._buffer.append(item)
+            self._idle = False
+            self._wake.notify_all()
+
+    def _raise_if_failed(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _heartbeat(self, now: float) -> None:
+        alive = LabJob.objects.filter(
+            pk=self.job.pk, status=Status.RUNNING, attempts=self.attempt, cancel_requested=False
+        ).update(heartbeat_at=timezone.now())
+        self.last_heartbeat = now
+        if alive:
+            return
+        row = LabJob.objects.filter(pk=self.job.pk).values("status", "attempts", "cancel_requested").first()
+        if row and row["status"] == Status.RUNNING and row["attempts"] == self.attempt and row["cancel_requested"]:
+            LabJob.objects.filter(pk=self.job.pk).update(heartbeat_at=timezone.now())
+            self.cancelled = True
+            return
+        raise JobLost(f"job {self.job.pk} was taken from attempt {self.attempt}")
+
+    # --- the flusher thread ---------------------------------------------------------------
+
+    def _flusher(self) -> None:
+        try:
+            while True:
+                with self._wake:
+                    while not self._buffer and not self._closing:
+                        self._idle = True
+                        self._wake.notify_all()
+                        self._wake.wait()
+                    if not self._buffer:
+                        self._idle = True
+                        return
+                    # After a quiet spell write at once; inside a burst wait out the window.
+                    until = 0.0 if self._first_gap >= self.QUIET_SECONDS else self._last_write + self.batch_seconds
+                    while len(self._buffer) < self.batch_size and not (self._closing or self._urgent):
+                        remaining = until - time.monotonic()
+                        if remaining <= 0:
+                            break
+                        self._wake.wait(remaining)
+                    batch, self._buffer = self._buffer, []
+                    self._urgent = False
+                lab_job_events_record(self.job, batch, attempt=self.attempt)
+                self._last_write = time.monotonic()
+        except BaseException as exc:
+            self._error = exc
+            with self._wake:
+                self._idle = True
+                self._wake.notify_all()
+        finally:
+            connection.close()  # this thread's own connection
+
+
+def _limits(lab: Lab) -> SandboxLimits:
+    known = SandboxLimits.__dataclass_fields__
+    return SandboxLimits(**{k: int(v) for k, v in (lab.limits or {}).items() if k in known})
+
+
+def lab_job_work_dir(job: LabJob) -> Path:
+    return Path(settings.LABS_WORK_ROOT) / str(job.pk)
+
+
+def lab_job_execute(job: LabJob) -> LabJob | None:
+    """Run a claimed job in the configured sandbox and record how it ended.
+
+    Never runs anything unsandboxed: if the backend is unavailable the job fails with the
+    backend's own explanation. Returns the final job, or None when the job was taken from
+    this worker meanwhile (the sandbox is stopped then, and nothing more is written).
+    """
+    session = _JobSession(job)
+    work_dir = lab_job_work_dir(job)
+    try:
+        try:
+            backend = get_backend()
+            backend.check_available()
+        except SandboxError as exc:
+            session.notice(f"Sandbox unavailable: {exc.message}")
+            session.close()
+            return _job_close(job, status=Status.FAILED, exit_reason="unavailable", attempt=session.attempt,
+                              reason=f"Labs cannot run right now: {exc.message}")
+        LabJob.objects.filter(pk=job.pk).update(sandbox_backend=backend.name)
+        job.sandbox_backend = backend.name
+        kind = kinds.get_kind(job.lab.kind)
+        runner_params, files = kinds.input_files(job.lab.param_schema, job.params)
+        if work_dir.exists():
+            shutil.rmtree(work_dir)  # a previous attempt's files
+        spec = JobSpec(job_id=str(job.pk), runner=kind.runner, params=runner_params, limits=_limits(job.lab),
+                       work_dir=work_dir, files=files)
+        session.notice(
+            f"Starting in the {backend.name} sandbox on {job.worker or 'a worker'}"
+            + (f" (attempt {job.attempts})" if job.attempts > 1 else "")
+            + f": limits {spec.limits.wall_seconds} s, {spec.limits.memory_mb} MB."
+        )
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        try:
+            exit_status = backend.run(spec, session.on_event, session.should_cancel)
+        except SandboxError as exc:
+            session.close()
+            return _job_close(job, status=Status.FAILED, exit_reason="failed", attempt=session.attempt,
+                              reason=f"The sandbox could not run this job: {exc.message}")
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        session.close()  # every event is written before the job is declared finished
+        return lab_job_finish(
+            job, exit_status, job.metrics, stderr_tail=list(session.stderr_tail), artifacts=session.artifacts,
+            work_dir=work_dir, usage=_usage(before, after),
+        )
+    except JobLost:
+        logger.warning("labs: job %s was taken from this worker; its sandbox was stopped", job.pk)
+        return None
+    finally:
+        with contextlib.suppress(BaseException):
+            session.close()  # idempotent; stops the flusher on every path
+        if not settings.LABS_KEEP_WORK_DIRS:
+            shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def _usage(before: resource.struct_rusage, after: resource.struct_rusage) -> dict[str, float | None]:
+    """CPU seconds of the sandbox (children reaped during the run; one job per worker process).
+
+    Peak memory is only known when this job set a new high for the process's children
+    (ru_maxrss is a maximum over all of them, not a per-job figure).
+    """
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    peak = after.ru_maxrss / 1024 if after.ru_maxrss > before.ru_maxrss else None
+    return {"cpu_seconds": round(max(0.0, cpu), 2), "peak_memory_mb": round(peak, 1) if peak else None}
+
+
+# --- ending a job ---------------------------------------------------------------------------------
+
+_OUTCOMES = {
+    "succeeded": Status.SUCCEEDED,
+    "cancelled": Status.CANCELLED,
+    "timed_out": Status.TIMED_OUT,
+    "out_of_memory": Status.FAILED,
+    "output_limit": Status.FAILED,
+    "killed": Status.FAILED,
+    "failed": Status.FAILED,
+}
+
+
+def _reason(job: LabJob, exit_status: ExitStatus, stderr_tail: Sequence[str]) -> str:
+    """Why the job ended, for a person: what happened and what to try."""
+    detail = (exit_status.detail or "").strip()
+    reason = exit_status.reason
+    if reason == "succeeded":
+        return "Finished successfully."
+    if reason == "cancelled":
+        return "Cancelled."  # _job_close says by whom
+    if reason == "timed_out":
+        return f"Time limit reached: {detail} Try fewer steps or a smaller model."
+    if reason == "out_of_memory":
+        return f"Out of memory: {detail} Try a smaller model, batch or vocabulary."
+    if reason == "output_limit":
+        return f"Too much output: {detail} Print less often (for example every 100 steps)."
+    if reason == "killed":
+        return f"Stopped: {detail}"
+    error = (job.result or {}).get("error") if isinstance(job.result, dict) else None
+    who = "Error in your code" if job.lab.kind == "custom-script" else "The lab program stopped with an error"
+    text = f"{who}: {error or detail}"
+    tail = [line for line in stderr_tail if line.strip()][-15:]
+    if tail:
+        text += "\n\nLast lines of the error output:\n" + "\n".join(tail)
+    return text
+
+
+def lab_job_finish(
+    job: LabJob,
+    exit_status: ExitStatus,
+    metrics: dict[str, Any] | None = None,
+    *,
+    stderr_tail: Sequence[str] = (),
+    artifacts: Sequence[dict[str, Any]] = (),
+    work_dir: Path | None = None,
+    usage: dict[str, float | None] | None = None,
+) -> LabJob | None:
+    """Record how a running job ended: status, a readable reason, grade, artifacts; notify.
+
+    Grades only succeeded jobs (against the lab's targets). Returns None if this claim no
+    longer owns the job.
+    """
+    status = _OUTCOMES.get(exit_status.reason, Status.FAILED)
+    return _job_close(
+        job,
+        status=status,
+        reason=_reason(job, exit_status, stderr_tail),
+        exit_reason=exit_status.reason,
+        exit_code=exit_status.exit_code,
+        metrics=metrics,
+        attempt=job.attempts,
+        artifacts=artifacts,
+        work_dir=work_dir,
+        usage=usage,
+    )
+
+
+def lab_job_abort(job: LabJob, *, reason: str) -> LabJob | None:
+    """The worker hit an unexpected error: end the job ``failed`` if this claim still owns it."""
+    return _job_close(job, status=Status.FAILED, reason=reason, exit_reason="error", attempt=job.attempts)
+
+
+def _job_close(
+    job: LabJob,
+    *,
+    status: str,
+    reason: str,
+    exit_reason: str = "",
+    exit_code: int | None = None,
+    metrics: dict[str, Any] | None = None,
+    attempt: int | None = None,
+    from_status: str = Status.RUNNING,
+    artifacts: Sequence[dict[str, Any]] = (),
+    work_dir: Path | None = None,
+    usage: dict[str, float | None] | None = None,
+) -> LabJob | None:
+    """The single way into a final state (conditional on ``from_status`` and ``attempt``)."""
+    now = timezone.now()
+    with transaction.atomic():
+        _lock_owner(job.owner_id)
+        rows = LabJob.objects.select_for_update(of=("self",)).filter(pk=job.pk, status=from_status)
+        if attempt is not None:
+            rows = rows.filter(attempts=attempt)
+        row = rows.select_related("lab", "cancelled_by").first()
+        if row is None:
+            return None
+        if metrics is None:
+            metrics = row.metrics
+        if status == Status.CANCELLED:
+            reason = _cancel_reason(row)
+        notes = _artifacts_store(row, artifacts, work_dir) if work_dir is not None else []
+        if notes:
+            reason += "\n" + "\n".join(notes)
+        row.status = status
+        row.reason = reason
+        row.exit_reason = exit_reason[:32]
+        row.exit_code = exit_code
+        row.finished_at = now
+        row.metrics = metrics
+        row.grade = kinds.grade(row.lab.targets or [], metrics) if status == Status.SUCCEEDED else {}
+        if status == Status.SUCCEEDED:
+            row.progress = 1.0
+        # Quota: the estimate charged at submit becomes the real wall time (none if it never ran).
+        row.charged_minutes = round(row.duration_seconds / 60, 3) if row.started_at else 0.0
+        if usage:
+            row.cpu_seconds = usage.get("cpu_seconds")
+            row.peak_memory_mb = usage.get("peak_memory_mb")
+        row.evidence_sha256 = _evidence(row) if status == Status.SUCCEEDED else ""
+        row.save(update_fields=[
+            "status", "reason", "exit_reason", "exit_code", "finished_at", "metrics", "grade", "progress",
+            "charged_minutes", "cpu_seconds", "peak_memory_mb", "evidence_sha256",
+        ])
+        lab_job_dispatch(owner_id=row.owner_id, queue=row.queue, locked=True)
+        job_id, owner_id, queue = row.pk, row.owner_id, row.queue
+
+        def announce() -> None:
+            fresh = LabJob.objects.select_related("lab").get(pk=job_id)
+            _group_send(labjob_group(job_id), {"type": "labjob.events", "events": [], "job": lab_job_snapshot(fresh)})
+            _group_send(user_group(owner_id), {"type": "notify", "payload": {
+                "kind": "labjob.finished", "job_id": str(job_id), "lab": fresh.lab.title, "status": fresh.status,
+                "url": reverse("labs:job-detail", kwargs={"job_id": job_id}),
+            }})
+            if from_status == Status.QUEUED:
+                _group_send(queue_group(queue), {"type": "labs.queue_moved"})
+            cache.delete(cancel_key(job_id))
+
+        transaction.on_commit(announce)
+    for name in ("status", "reason", "exit_reason", "exit_code", "finished_at", "metrics", "grade", "progress",
+                 "charged_minutes", "cpu_seconds", "peak_memory_mb", "evidence_sha256"):
+        setattr(job, name, getattr(row, name))
+    return row
+
+
+def _cancel_reason(row: LabJob) -> str:
+    by = row.cancelled_by
+    if by is None:
+        return "Cancelled."
+    if by.pk == row.owner_id:
+        return "Cancelled by you."
+    return f"Cancelled by {by} (staff)."
+
+
+def _artifacts_store(job: LabJob, announced: Sequence[dict[str, Any]], work_dir: Path) -> list[str]:
+    """Copy the files the runner announced into storage, hashing them ourselves.
+
+    The runner is untrusted: paths are resolved inside the work dir (no symlinks out),
+    sizes and counts are capped, and its own sha256 claim is ignored.
+    """
+    notes: list[str] = []
+    limit = settings.LABS_MAX_ARTIFACT_MB * 1024 * 1024
+    seen: set[str] = set()
+    for payload in announced:
+        name = str(payload.get("path") or payload.get("name") or "")
+        if not name or name in seen:
+            continue
+        if len(seen) >= settings.LABS_MAX_ARTIFACTS_PER_JOB:
+            notes.append(f"Only the first {settings.LABS_MAX_ARTIFACTS_PER_JOB} files were kept.")
+            break
+        seen.add(name)
+        try:
+            path = resolve_artifact_path(work_dir, name)
+        except SandboxError as exc:
+            notes.append(f"File not kept: {exc.message}")
+            continue
+        size = path.stat().st_size
+        if size > limit:
+            notes.append(
+                f"File {name} not kept: {size // (1024 * 1024)} MB is over the "
+                f"{settings.LABS_MAX_ARTIFACT_MB} MB limit."
+            )
+            continue
+        digest = hashlib.sha256()
+        with path.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+        Artifact.objects.filter(job=job, name=name).delete()  # from an earlier attempt
+        artifact = Artifact(job=job, name=name[:255], kind=str(payload.get("kind", ""))[:64], size=size,
+                            sha256=digest.hexdigest())
+        with path.open("rb") as fh:
+            artifact.file.save(PurePosixPath(name).name, File(fh), save=False)
+        artifact.save()
+    return notes
+
+
+def _evidence(job: LabJob) -> str:
+    """A hash over what was run and what came out; anyone holding the record can recompute it."""
+    runner_file = Path(settings.BASE_DIR) / "gpu_workers" / "runners" / f"{kinds.get_kind(job.lab.kind).runner}.py"
+    runner_version = hashlib.sha256(runner_file.read_bytes()).hexdigest() if runner_file.is_file() else ""
+    record = {
+        "job": str(job.pk),
+        "lab": job.lab.slug,
+        "params": job.params,
+        "metrics": job.metrics,
+        "artifacts": sorted((a.name, a.sha256) for a in job.artifacts.all()),
+        "runner_sha256": runner_version,
+    }
+    return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()
+
+
+# --- cancel ---------------------------------------------------------------------------------------
+
+
+def lab_job_cancel(*, job: LabJob | uuid.UUID | str, user: Any) -> LabJob:
+    """Cancel a job (its owner or staff; anyone else gets NotFound, as if it did not exist).
+
+    Queued: ends ``cancelled`` now and its Celery task is revoked (a delivery that slips
+    through finds nothing to claim). Running: ``cancel_requested`` is set and a Redis key
+    raised; the worker's ``should_cancel`` sees it within half a second, stops the sandbox
+    and the job ends ``cancelled``. A job that already ended is returned unchanged.
+    """
+    if not isinstance(job, LabJob):
+        job = LabJob.objects.filter(pk=job).first() if _is_uuid(job) else None
+        if job is None:
+            raise NotFound("There is no such lab job.")
+    if not lab_job_visible_to(job, user):
+        raise NotFound("There is no such lab job.")
+    with transaction.atomic():
+        _lock_owner(job.owner_id)
+        queued = LabJob.objects.filter(pk=job.pk, status=Status.QUEUED).update(
+            cancel_requested=True, cancelled_by=user
+        )
+        if queued:
+            task_id = LabJob.objects.filter(pk=job.pk).values_list("celery_task_id", flat=True).first()
+            closed = _job_close(job, status=Status.CANCELLED, reason="Cancelled.", exit_reason="cancelled",
+                                from_status=Status.QUEUED)
+            if task_id:
+                transaction.on_commit(lambda: _revoke(task_id))
+            return closed or job
+        running = LabJob.objects.filter(pk=job.pk, status=Status.RUNNING).update(
+            cancel_requested=True, cancelled_by=user
+        )
+        if running:
+            job_id = job.pk
+            transaction.on_commit(lambda: cache.set(cancel_key(job_id), 1, timeout=24 * 3600))
+            lab_job_events_record(job, [("log", {"stream": "sandbox", "line": f"Cancel requested by {user}."})])
+    job.refresh_from_db()
+    return job
+
+
+def _revoke(task_id: str) -> None:
+    from config.celery import app
+
+    try:
+        app.control.revoke(task_id)
+    except Exception:
+        logger.warning("labs: revoke of %s failed (the claim makes it harmless)", task_id, exc_info=True)
+
+
+def _is_uuid(value: Any) -> bool:
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True
+
+
+# --- the reaper -------------------------------------------------------------------------------
+
+
+def lab_jobs_reap(*, stale_after: float | None = None, redispatch_after: float | None = None) -> dict[str, int]:
+    """Repair what a vanished worker left behind; safe to run anywhere, any time, twice.
+
+    - ``running`` with no heartbeat for ``stale_after`` seconds: the worker is gone (its
+      sandbox died with it: bwrap --die-with-parent). Requeued once (attempts < LABS_MAX_ATTEMPTS),
+      otherwise failed with reason "worker lost". A requested cancel ends it ``cancelled``.
+    - ``queued`` and handed to Celery more than ``redispatch_after`` seconds ago: the message
+      is sent again (a lost message; the claim makes a duplicate harmless).
+    - ``queued`` and never handed over while its learner has a free slot: dispatched.
+    """
+    stale_after = settings.LABS_HEARTBEAT_STALE_SECONDS if stale_after is None else stale_after
+    redispatch_after = settings.LABS_REDISPATCH_AFTER_SECONDS if redispatch_after is None else redispatch_after
+    now = timezone.now()
+    counts = {"requeued": 0, "failed": 0, "cancelled": 0, "redispatched": 0, "dispatched": 0}
+
+    stale = LabJob.objects.filter(status=Status.RUNNING, heartbeat_at__lt=now - timedelta(seconds=stale_after))
+    for job in stale.select_related("lab"):
+        outcome = _reap_one(job, stale_before=now - timedelta(seconds=stale_after))
+        if outcome:
+            counts[outcome] += 1
+
+    stuck = LabJob.objects.filter(
+        status=Status.QUEUED, dispatched_at__lt=now - timedelta(seconds=redispatch_after)
+    ).values_list("pk", "queue")
+    for job_id, queue in stuck:
+        task_id = str(uuid.uuid4())
+        with transaction.atomic():
+            if LabJob.objects.filter(pk=job_id, status=Status.QUEUED,
+                                     dispatched_at__lt=now - timedelta(seconds=redispatch_after)).update(
+                dispatched_at=timezone.now(), celery_task_id=task_id
+            ):
+                transaction.on_commit(lambda j=job_id, q=queue, t=task_id: _send_run_task(j, q, t))
+                counts["redispatched"] += 1
+
+    waiting = (
+        LabJob.objects.filter(status=Status.QUEUED, dispatched_at__isnull=True)
+        .values_list("owner_id", "queue").distinct()
+    )
+    for owner_id, queue in set(waiting):
+        counts["dispatched"] += len(lab_job_dispatch(owner_id=owner_id, queue=queue))
+    if any(counts.values()):
+        logger.info("labs reaper: %s", counts)
+    return counts
+
+
+def _reap_one(job: LabJob, *, stale_before: Any) -> str | None:
+    with transaction.atomic():
+        _lock_owner(job.owner_id)
+        row = (
+            LabJob.objects.select_for_update(skip_locked=True)
+            .filter(pk=job.pk, status=Status.RUNNING, heartbeat_at__lt=stale_before)
+            .first()
+        )
+        if row is None:
+            return None  # it came back to life, or another reaper got it
+        lost = (
+            f"{WORKER_LOST.capitalize()}: the machine running this job ({row.worker or 'unknown'}) stopped "
+            "responding"
+        )
+        if row.cancel_requested:
+            _job_close(row, status=Status.CANCELLED, reason="Cancelled.", exit_reason="cancelled",
+                       attempt=row.attempts)
+            return "cancelled"
+        if row.attempts < settings.LABS_MAX_ATTEMPTS:
+            LabJob.objects.filter(pk=row.pk).update(
+                status=Status.QUEUED, dispatched_at=None, started_at=None, heartbeat_at=None, worker="",
+                progress=None, progress_message="",
+            )
+            lab_job_events_record(row, [("log", {
+                "stream": "sandbox",
+                "line": f"{lost}; the job was put back in the queue (attempt {row.attempts + 1} of "
+                        f"{settings.LABS_MAX_ATTEMPTS} next).",
+            })])
+            lab_job_dispatch(owner_id=row.owner_id, queue=row.queue, locked=True)
+            _push_state_after_commit(row)
+            return "requeued"
+        _job_close(row, status=Status.FAILED, exit_reason="worker_lost", attempt=row.attempts,
+                   reason=f"{lost} and it had already been retried, so it was stopped ({WORKER_LOST}). "
+                          "Please start it again.")
+        return "failed"
+
+
+def lab_job_params_error_field(exc: ApplicationError) -> str | None:
+    """``params.C`` -> ``C``: the form field an ApplicationError from submit belongs to."""
+    if exc.field and exc.field.startswith("params."):
+        return exc.field.split(".", 1)[1]
+    return None

@@ -1,0 +1,133 @@
+// The live job page: keeps the last event seq (sent on every websocket (re)connect so the
+// server resumes exactly there), follows the log unless you scrolled up, caps its length,
+// ticks the clock and feeds the metric chart. The page works without it (it refreshes).
+(function () {
+  "use strict";
+  const root = document.getElementById("labjob-live");
+  if (!root) return;
+  const MAX_LOG_LINES = 2000;
+  let lastSeq = parseInt(root.dataset.lastSeq || "0", 10);
+  let follow = true;
+
+  const log = () => document.getElementById("labjob-log");
+  const atBottom = (el) => el.scrollTop + el.clientHeight >= el.scrollHeight - 8;
+  function bindLog() {
+    const el = log();
+    if (!el || el.dataset.bound) return;
+    el.dataset.bound = "1";
+    el.addEventListener("scroll", () => { follow = atBottom(el); });
+    el.scrollTop = el.scrollHeight;
+  }
+
+  // --- clock -----------------------------------------------------------------------------
+  function pad(n) { return String(n).padStart(2, "0"); }
+  function fmt(seconds) {
+    const s = Math.max(0, Math.round(seconds));
+    const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
+    return h ? `${h}:${pad(m)}:${pad(r)}` : `${pad(m)}:${pad(r)}`;
+  }
+  function tick() {
+    const clock = document.getElementById("labjob-clock");
+    if (!clock || !clock.dataset.started) return;
+    const start = Date.parse(clock.dataset.started);
+    const end = clock.dataset.finished ? Date.parse(clock.dataset.finished) : Date.now();
+    let time = clock.querySelector("time");
+    if (!time) { time = document.createElement("time"); clock.appendChild(time); }
+    time.textContent = fmt((end - start) / 1000);
+  }
+  setInterval(tick, 1000);
+
+  // --- chart (uPlot) ------------------------------------------------------------------------
+  const COLORS = ["#4b3fd6", "#d6753f", "#137a3a", "#b3261e", "#0b7fa3"];
+  const chartBox = document.getElementById("labjob-chart");
+  const series = new Map();   // metric name -> Map(step -> value)
+  let chart = null, chartNames = [];
+
+  function addPoints(points) {
+    let fresh = false;
+    for (const p of points) {
+      if (typeof p.value !== "number" || typeof p.step !== "number") continue;
+      if (!series.has(p.name)) { series.set(p.name, new Map()); fresh = true; }
+      series.get(p.name).set(p.step, p.value);
+    }
+    return fresh;
+  }
+  function chartData() {
+    const steps = new Set();
+    for (const m of series.values()) for (const s of m.keys()) steps.add(s);
+    const xs = Array.from(steps).sort((a, b) => a - b);
+    return [xs, ...chartNames.map((n) => xs.map((x) => (series.get(n).has(x) ? series.get(n).get(x) : null)))];
+  }
+  function drawChart() {
+    if (!chartBox || !window.uPlot || series.size === 0) return;
+    const empty = document.getElementById("labjob-chart-empty");
+    if (empty) empty.textContent = "";
+    const names = Array.from(series.keys());
+    if (!chart || names.length !== chartNames.length) {
+      chartNames = names;
+      if (chart) chart.destroy();
+      const width = Math.max(240, chartBox.clientWidth);
+      chart = new uPlot({
+        width, height: 240,
+        scales: { x: { time: false } },
+        axes: [{ label: "step" }, {}],
+        series: [{ label: "step" }, ...names.map((n, i) => ({ label: n, stroke: COLORS[i % COLORS.length], width: 2, spanGaps: true, points: { show: n.startsWith("val") } }))],
+      }, chartData(), chartBox);
+    } else {
+      chart.setData(chartData());
+    }
+  }
+  const initial = document.getElementById("labjob-chart-data");
+  if (initial) { addPoints(JSON.parse(initial.textContent || "[]")); }
+  window.addEventListener("load", drawChart);
+  window.addEventListener("resize", () => { if (chart && chartBox) chart.setSize({ width: chartBox.clientWidth, height: 240 }); });
+
+  // --- websocket ----------------------------------------------------------------------------
+  const conn = (text) => { const el = document.getElementById("labjob-conn"); if (el) el.textContent = text; };
+  document.body.addEventListener("htmx:wsOpen", (event) => {
+    // First message on every (re)connect: resume after the last event this page has.
+    event.detail.socketWrapper.sendImmediately(JSON.stringify({ after: lastSeq }));
+    conn("live");
+  });
+  document.body.addEventListener("htmx:wsClose", (event) => {
+    const code = event.detail.event.code;
+    conn(code === 1000 ? "" : code === 4401 || code === 4403 ? "live updates unavailable - reload the page" : "reconnecting...");
+  });
+  document.body.addEventListener("htmx:wsBeforeMessage", () => {
+    const el = log();
+    if (el) follow = atBottom(el);
+  });
+  document.body.addEventListener("htmx:wsAfterMessage", () => {
+    const cursor = document.getElementById("labjob-cursor");
+    if (cursor) {
+      const seq = parseInt(cursor.dataset.seq || "0", 10);
+      if (seq > lastSeq) lastSeq = seq;
+      root.dataset.lastSeq = String(lastSeq);
+      if (addPoints(JSON.parse(cursor.dataset.points || "[]")) || cursor.dataset.points !== "[]") drawChart();
+    }
+    const el = log();
+    if (el) {
+      while (el.children.length > MAX_LOG_LINES) el.removeChild(el.firstElementChild);
+      if (follow) el.scrollTop = el.scrollHeight;
+    }
+    tick();
+    bindCancel();
+  });
+
+  // --- cancel confirmation -----------------------------------------------------------------
+  function bindCancel() {
+    document.querySelectorAll("[data-open-dialog]").forEach((link) => {
+      if (link.dataset.bound) return;
+      link.dataset.bound = "1";
+      link.addEventListener("click", (event) => {
+        const dialog = document.getElementById(link.dataset.openDialog);
+        if (!dialog || typeof dialog.showModal !== "function") return;  // falls back to the confirm page
+        event.preventDefault();
+        dialog.showModal();
+      });
+    });
+  }
+  bindLog();
+  bindCancel();
+  tick();
+})();

@@ -1,0 +1,87 @@
+"""Fixtures for the labs tests (none autouse: tests/labs/sandbox/ inherits this file)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from apps.labs.models import Lab, LabJob
+from tests.conftest import ROOT, child_env
+
+
+@pytest.fixture
+def labs(db) -> dict[str, Lab]:
+    """The catalogue as ``load_content`` installs it."""
+    from apps.labs.services import lab_catalog_sync
+
+    lab_catalog_sync()
+    return {lab.slug: lab for lab in Lab.objects.all()}
+
+
+@pytest.fixture
+def no_celery(monkeypatch) -> list[tuple]:
+    """Record Celery sends instead of talking to the broker (for tests without a worker)."""
+    sent: list[tuple] = []
+    from config.celery import app
+
+    monkeypatch.setattr(app, "send_task", lambda name, args=None, queue=None, task_id=None, **kw: sent.append(
+        (name, tuple(args or ()), queue, task_id)))
+    monkeypatch.setattr(app.control, "revoke", lambda task_id, **kw: sent.append(("revoke", task_id)))
+    return sent
+
+
+def wait_for(predicate: Callable[[], object], timeout: float, interval: float = 0.1, message: str = "") -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(message or f"condition not met within {timeout} s")
+
+
+def job_state(job_id) -> LabJob:
+    return LabJob.objects.select_related("lab").get(pk=job_id)
+
+
+def start_worker(name: str) -> subprocess.Popen:
+    """A real Celery worker like the ``celery_worker_process`` fixture (for a second one)."""
+    from config.celery import app
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "cpu,gpu", "-c", "1",
+         "--loglevel", "warning", "-n", name, "--without-gossip", "--without-mingle"],
+        cwd=ROOT, env=child_env(), start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"celery worker exited with {proc.returncode}")
+        if app.control.ping(destination=[name], timeout=0.5):
+            return proc
+    proc.kill()
+    raise RuntimeError("celery worker did not answer a ping within 60 s")
+
+
+def stop_worker(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, 15)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+            proc.wait()
+
+
+@pytest.fixture
+def purged_queues(transactional_db) -> Iterator[None]:
+    """Drop messages earlier tests left in the broker (their jobs no longer exist)."""
+    from config.celery import app
+
+    app.control.purge()
+    yield

@@ -1,0 +1,134 @@
+"""A learner in a real browser: launch from the form, watch it live over the websocket, cancel.
+
+Real uvicorn (HTTP + websockets), a real Celery worker, real bubblewrap sandboxes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from apps.labs.models import LabJob
+from tests.conftest import ROOT, browser_login
+from tests.labs.conftest import job_state, wait_for
+
+pytestmark = [pytest.mark.browser, pytest.mark.sandbox, pytest.mark.timeout(150)]
+
+SHOTS = ROOT / "screenshots"
+
+
+def shot(page, name: str) -> None:
+    SHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"labs-{name}.png"), full_page=True)
+
+
+@pytest.fixture(autouse=True)
+def _sync_db_under_playwright(django_db_setup, monkeypatch):
+    # Playwright's sync API keeps an event loop running in this thread and Django refuses ORM
+    # calls while one runs; the test's own DB calls are plain sync code. (Depending on
+    # django_db_setup creates the test database before the browser starts.)
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture
+def learner_page(labs, learner, purged_queues, request, page):
+    # The server and the worker start without the escape hatch: they keep Django's check.
+    allow = os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE")
+    try:
+        base = request.getfixturevalue("live_asgi_server")
+        request.getfixturevalue("celery_worker_process")
+    finally:
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = allow
+    browser_login(page, base, "lena")
+    return page, base
+
+
+def test_launch_from_the_form_and_watch_it_live(learner_page):
+    page, base = learner_page
+    page.goto(f"{base}/labs/")
+    shot(page, "catalogue")
+    page.click("text=Open lab: Train a tiny GPT")
+    assert page.locator("text=Estimated time:").is_visible() and page.locator("text=Your quota:").is_visible()
+    page.fill("#id_steps", "250")
+    shot(page, "launch")
+    page.click("button:has-text('Launch run')")
+    page.wait_for_url("**/labs/jobs/**")
+    page.evaluate("window.__noReload = true")  # survives only if updates arrive without a reload
+
+    # Progress and log move while it runs, over the websocket.
+    page.wait_for_function(
+        "() => { const p = document.getElementById('labjob-progressbar');"
+        " return p && p.value > 5 && p.value < 95 && p.getAttribute('aria-valuenow') == String(p.value); }",
+        timeout=60_000,
+    )
+    lines_mid = page.locator("#labjob-log li").count()
+    assert page.locator("#labjob-status").inner_text().startswith("Running")
+    page.wait_for_function("() => document.querySelectorAll('#labjob-chart .uplot').length === 1", timeout=20_000)
+    page.wait_for_function(f"() => document.querySelectorAll('#labjob-log li').length > {lines_mid}",
+                           timeout=20_000)
+    clock = page.locator("#labjob-clock time").inner_text()
+    assert clock.startswith("00:")
+    shot(page, "job-running")
+
+    page.wait_for_function("() => document.getElementById('labjob-status').innerText.includes('Succeeded')",
+                           timeout=90_000)
+    result = page.locator("#labjob-result")
+    assert result.is_visible()
+    text = result.inner_text()
+    assert "val_loss" in text and "Target met" in text and "checkpoint.pt" in text
+    assert page.evaluate("window.__noReload") is True
+    assert page.locator("#labjob-progressbar").get_attribute("aria-valuenow") == "100"
+    assert page.locator("#labjob-cancel").count() == 0
+    shot(page, "job-succeeded")
+
+    job = LabJob.objects.get()
+    assert job.status == "succeeded" and job.grade["passed"] is True
+    # What the page shows is every event, once: the last seq it holds is the job's.
+    assert page.evaluate("document.getElementById('labjob-live').dataset.lastSeq") == str(job.last_event_seq)
+    seqs = page.eval_on_selector_all("#labjob-log li", "els => els.map(e => +e.dataset.seq)")
+    assert seqs == sorted(set(seqs))
+
+    page.goto(f"{base}/labs/jobs/")
+    shot(page, "history")
+    assert "Succeeded" in page.locator("table").inner_text()
+
+
+SLEEPER = """import time
+from gpu_workers.runners import protocol
+print("ready", flush=True)
+for i in range(1200):
+    protocol.progress(i / 1200, f"waiting {i}")
+    time.sleep(0.1)
+"""
+
+
+def test_cancel_a_running_job_from_the_page(learner_page):
+    page, base = learner_page
+    page.goto(f"{base}/labs/custom-script/")
+    page.fill("#id_code", SLEEPER)
+    page.click("button:has-text('Launch run')")
+    page.wait_for_url("**/labs/jobs/**")
+    page.wait_for_selector("#labjob-log li:has-text('ready')", timeout=60_000)
+    job_id = page.url.rstrip("/").rsplit("/", 1)[-1]
+    assert job_state(job_id).status == "running"
+
+    page.click("#labjob-cancel")
+    dialog = page.locator("#labjob-cancel-dialog")
+    assert dialog.is_visible()
+    shot(page, "cancel-dialog")
+    page.click("text=Keep it running")
+    assert not dialog.is_visible() and job_state(job_id).status == "running"
+
+    page.click("#labjob-cancel")
+    page.click("#labjob-cancel-confirm")
+    page.wait_for_function("() => document.getElementById('labjob-status').innerText.includes('Cancelled')",
+                           timeout=20_000)
+    assert "This run was cancelled." in page.locator("#labjob-result").inner_text()
+    shot(page, "job-cancelled")
+    job = wait_for(lambda: (j := job_state(job_id)).is_final and j, 10)
+    assert job.status == "cancelled" and job.reason == "Cancelled by you."
+
+
+def test_screenshots_folder_is_ignored_by_git():
+    assert "/screenshots/" in Path(ROOT / ".gitignore").read_text()

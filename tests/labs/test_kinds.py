@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import pytest
+
+from apps.core.errors import ApplicationError, NotFound
+from apps.labs import kinds
+
+
+def test_registry_has_the_three_kinds_each_self_contained():
+    slugs = [k.slug for k in kinds.all_kinds()]
+    assert slugs[:2] == ["spam-classifier", "char-gpt"] and "custom-script" in slugs
+    for kind in kinds.all_kinds():
+        assert (kind.folder / "__init__.py").is_file()
+        assert kind.about_template is not None, kind.slug
+        assert kind.estimated_minutes > 0 and kind.limits["wall_seconds"] > 0
+        for spec in kind.schema_json():
+            assert {"name", "type", "label", "default"} <= spec.keys()
+            assert spec["type"] in kinds.PARAM_TYPES
+            # Every default is valid under its own schema.
+            assert kinds.params_clean(kind.schema_json(), {}) == kind.defaults()
+    spam = kinds.get_kind("spam-classifier")
+    assert spam.runner == "spam_classifier" and spam.targets[0].metric == "accuracy"
+    with pytest.raises(NotFound):
+        kinds.get_kind("nope")
+
+
+SCHEMA = kinds.get_kind("spam-classifier").schema_json()
+
+
+@pytest.mark.parametrize(
+    ("params", "field", "words"),
+    [
+        ({"max_features": 5}, "params.max_features", ["between 10 and 200000", "got 5"]),
+        ({"C": "lots"}, "params.C", ["(C)", "between 0.01 and 1000"]),
+        ({"ngram_max": 7}, "params.ngram_max", ["one of 1, 2, 3"]),
+        ({"max_features": 10.5}, "params.max_features", ["whole number"]),
+        ({"test_size": float("nan")}, "params.test_size", ["between 0.1 and 0.5"]),
+        ({"colour": "red"}, "params.colour", ["Unknown parameter 'colour'", "max_features"]),
+        ({"seed": True}, "params.seed", ["whole number"]),
+    ],
+)
+def test_params_outside_the_schema_name_the_field_and_the_range(params, field, words):
+    with pytest.raises(ApplicationError) as info:
+        kinds.params_clean(SCHEMA, params)
+    assert info.value.field == field
+    for word in words:
+        assert word in info.value.message
+
+
+def test_params_are_coerced_and_completed_with_defaults():
+    cleaned = kinds.params_clean(SCHEMA, {"max_features": "300", "C": "2.5", "ngram_max": "1"})
+    assert cleaned == {"max_features": 300, "ngram_max": 1, "C": 2.5, "test_size": 0.25, "seed": 0}
+    assert isinstance(cleaned["max_features"], int)
+
+
+def test_code_params_become_input_files_not_params():
+    schema = kinds.get_kind("custom-script").schema_json()
+    cleaned = kinds.params_clean(schema, {"code": "print('hi')"})
+    runner_params, files = kinds.input_files(schema, cleaned)
+    assert runner_params == {} and files == {"main.py": b"print('hi')"}
+    with pytest.raises(ApplicationError, match="limit is 20000"):
+        kinds.params_clean(schema, {"code": "x" * 20001})
+
+
+def test_grade_per_target_and_overall():
+    targets = [{"metric": "accuracy", "op": ">=", "value": 0.95, "label": "acc"},
+               {"metric": "loss", "op": "<=", "value": 1.0, "label": "loss"}]
+    result = kinds.grade(targets, {"accuracy": 0.97, "loss": 1.5})
+    assert [t["passed"] for t in result["targets"]] == [True, False] and result["passed"] is False
+    assert kinds.grade(targets, {"accuracy": 0.95, "loss": 0.2})["passed"] is True
+    missing = kinds.grade(targets, {"accuracy": "high"})
+    assert missing["passed"] is False and missing["targets"][0]["actual"] is None
+    assert kinds.grade([], {"x": 1})["passed"] is None
