@@ -29,7 +29,7 @@ class LabJobAdmin(admin.ModelAdmin):
     date_hierarchy = "queued_at"
     inlines = [ArtifactInline]
     # Jobs change only through services (conditional updates); the admin is for looking.
-    readonly_fields = [f.name for f in LabJob._meta.fields] + ["cancelled_by"]
+    readonly_fields = [f.name for f in LabJob._meta.fields]
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -157,8 +157,7 @@ def job_cancel(request: HttpRequest, job_id) -> HttpResponse:
         job = lab_job_cancel(job=job, user=request.user)
         if job.status == LabJob.Status.CANCELLED:
             messages.success(request, "The run was cancelled.")
-        elif job.cancel_requested and job.status == LabJob.Status.RUNNING:
-            messages.info(request, "Stopping the run... it ends within a few seconds.")
+        # A running job says "stopping..." in its live status line until it has stopped.
         return redirect("labs:job-detail", job_id=job.pk)
     return render(request, "labs/job_cancel.html", {"job": job})
 

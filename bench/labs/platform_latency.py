@@ -29,7 +29,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from datetime import UTC, datetime
@@ -48,8 +47,10 @@ LINE_RE = re.compile(r'<li class="stream-stdout" data-seq="\d+">t=([\d.]+)</li>'
 def stamped(lines: int, gap: float) -> str:
     # The first second lets the bench's websocket connect: lines before it would arrive in
     # the replay and measure the connect, not the push.
-    return (f"import time\ntime.sleep(1.0)\nfor i in range({lines}):\n"
-            f"    print(f't={{time.time():.6f}}', flush=True)\n    time.sleep({gap})\n")
+    return (
+        f"import time\ntime.sleep(1.0)\nfor i in range({lines}):\n"
+        f"    print(f't={{time.time():.6f}}', flush=True)\n    time.sleep({gap})\n"
+    )
 
 
 def median_ms(values: list[float]) -> float:
@@ -72,27 +73,62 @@ class Platform:
 
     def start(self) -> None:
         self.postgres.start()
-        os.environ.update({
-            "DATABASE_URL": self.postgres.create_database("bench_labs"),
-            "REDIS_URL": self.redis.start(),
-            "PLATFORM_DATA_DIR": str(self.root / "data"),
-            "LABS_WORK_ROOT": str(self.root / "labs"),
-            "DJANGO_SETTINGS_MODULE": "config.settings.local",
-            "DJANGO_DEBUG": "0",
-            "LABS_QUOTA_CPU_MINUTES_PER_DAY": "1000000",
-            "LABS_MAX_ACTIVE_JOBS_PER_USER": "1000",
-        })
-        subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=ROOT, check=True,
-                       stdout=subprocess.DEVNULL)
+        os.environ.update(
+            {
+                "DATABASE_URL": self.postgres.create_database("bench_labs"),
+                "REDIS_URL": self.redis.start(),
+                "PLATFORM_DATA_DIR": str(self.root / "data"),
+                "LABS_WORK_ROOT": str(self.root / "labs"),
+                "DJANGO_SETTINGS_MODULE": "config.settings.local",
+                "DJANGO_DEBUG": "0",
+                "LABS_QUOTA_CPU_MINUTES_PER_DAY": "1000000",
+                "LABS_MAX_ACTIVE_JOBS_PER_USER": "1000",
+            }
+        )
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL
+        )
         import django
 
         django.setup()
         self.port = free_port()
-        self.spawn([sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "cpu,gpu", "-c", "2",
-                    "--loglevel", "warning", "-n", f"bench-{os.getpid()}@localhost", "--without-gossip",
-                    "--without-mingle"])
-        self.spawn([sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port",
-                    str(self.port), "--log-level", "warning", "--no-access-log", "--lifespan", "off"])
+        self.spawn(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "-Q",
+                "cpu,gpu",
+                "-c",
+                "2",
+                "--loglevel",
+                "warning",
+                "-n",
+                f"bench-{os.getpid()}@localhost",
+                "--without-gossip",
+                "--without-mingle",
+            ]
+        )
+        self.spawn(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "config.asgi:application",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+                "--lifespan",
+                "off",
+            ]
+        )
         from config.celery import app
 
         deadline = time.monotonic() + 60
@@ -167,8 +203,9 @@ def direct_run(lab) -> float:
     backend.check_available()
     runner_params, files = kinds.input_files(lab.param_schema, kinds.params_clean(lab.param_schema, {"code": QUICK}))
     work_dir = Path(os.environ["LABS_WORK_ROOT"]) / f"direct-{uuid.uuid4().hex[:8]}"
-    spec = JobSpec(job_id=work_dir.name, runner="script", params=runner_params, limits=_limits(lab),
-                   work_dir=work_dir, files=files)
+    spec = JobSpec(
+        job_id=work_dir.name, runner="script", params=runner_params, limits=_limits(lab), work_dir=work_dir, files=files
+    )
     first: list[float] = []
     t0 = time.time()
     backend.run(spec, lambda event: first or first.append(time.time() - t0))
@@ -275,10 +312,14 @@ def main(argv: list[str] | None = None) -> dict:
 
     results = {
         "what": "lab platform latency: submit -> running vs the sandbox alone; runner print -> websocket vs Redis "
-                "pub/sub; medians",
+        "pub/sub; medians",
         "when": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "machine": {"cpus": os.cpu_count(), "kernel": platform.release(), "python": platform.python_version(),
-                    "load_average_after": [round(x, 2) for x in os.getloadavg()]},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "kernel": platform.release(),
+            "python": platform.python_version(),
+            "load_average_after": [round(x, 2) for x in os.getloadavg()],
+        },
         "runs": options.runs,
         "submit_to_running": {
             "platform_submit_to_running_ms": median_ms(to_running),
@@ -286,15 +327,20 @@ def main(argv: list[str] | None = None) -> dict:
             "direct_sandbox_to_first_event_ms": median_ms(direct),
             "ratio_first_event_platform_vs_direct": round(statistics.median(to_first) / statistics.median(direct), 2),
             "platform_overhead_ms": round(median_ms(to_first) - median_ms(direct), 2),
-            "p90_ms": {"submit_to_running": p90_ms(to_running), "submit_to_first_event": p90_ms(to_first),
-                       "direct": p90_ms(direct)},
+            "p90_ms": {
+                "submit_to_running": p90_ms(to_running),
+                "submit_to_first_event": p90_ms(to_first),
+                "direct": p90_ms(direct),
+            },
         },
         "event_push": {
-            "sparse_lines": len(sparse), "sparse_gap_s": 0.2,
+            "sparse_lines": len(sparse),
+            "sparse_gap_s": 0.2,
             "runner_print_to_websocket_sparse_ms": median_ms(sparse),
             "runner_print_to_websocket_sparse_p90_ms": p90_ms(sparse),
             "of_which_runner_print_to_row_written_sparse_ms": median_ms(sparse_written),
-            "burst_lines": len(burst), "burst_gap_s": 0.002,
+            "burst_lines": len(burst),
+            "burst_gap_s": 0.002,
             "runner_print_to_websocket_burst_ms": median_ms(burst),
             "runner_print_to_websocket_burst_p90_ms": p90_ms(burst),
             "of_which_runner_print_to_row_written_burst_ms": median_ms(burst_written),

@@ -1,4 +1,11 @@
-"""`make bench` entry for the labs benchmarks (see README.md here)."""
+"""`make bench` entry for the labs benchmarks (see README.md here).
+
+1. ``sandbox_overhead.py``: what the bubblewrap sandbox costs (bare vs sandboxed).
+2. ``platform_latency.py``: what the platform adds on top of the sandbox (submit ->
+   running vs starting the sandbox directly; runner print -> websocket vs Redis pub/sub).
+
+    .venv/bin/python bench/labs/run.py [sandbox|platform]   # default: both
+"""
 
 from __future__ import annotations
 
@@ -8,10 +15,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sandbox_overhead import main
-
 if __name__ == "__main__":
     if os.geteuid() != 0:
-        print("bench/labs: skipped, the bubblewrap sandbox bench needs root (as the lab worker runs)")
+        print("bench/labs: skipped, the bubblewrap sandbox benches need root (as the lab worker runs)")
         sys.exit(0)
-    main(sys.argv[1:])
+    which = sys.argv[1:] or ["sandbox", "platform"]
+    if "sandbox" in which:
+        from sandbox_overhead import main as sandbox_main
+
+        sandbox_main([])
+    if "platform" in which:
+        from platform_latency import main as platform_main
+
+        platform_main([])

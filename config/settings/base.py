@@ -153,7 +153,7 @@ REST_FRAMEWORK = {
         "anon": env("API_THROTTLE_ANON", "60/minute"),
         "user": env("API_THROTTLE_USER", "600/minute"),
     },
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "apps.core.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "apps.core.api.exceptions.exception_handler",
 }
 SPECTACULAR_SETTINGS = {

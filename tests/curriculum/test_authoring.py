@@ -265,9 +265,15 @@ def test_admin_edits_of_searchable_rows_are_reindexed(client, author, loaded, se
 
     client.force_login(author)
     term = GlossaryTerm.objects.get(slug="kv-cache")
-    response = client.post(f"/admin/curriculum/glossaryterm/{term.pk}/change/", {
-        "term": "KV cache", "aliases": "key-value cache", "short": "Saved keys and values.", "long": "",
-    })
+    response = client.post(
+        f"/admin/curriculum/glossaryterm/{term.pk}/change/",
+        {
+            "term": "KV cache",
+            "aliases": "key-value cache",
+            "short": "Saved keys and values.",
+            "long": "",
+        },
+    )
     assert response.status_code == 302, response.content.decode()[:2000]
     term.refresh_from_db()
     assert term.aliases == ["key-value cache"] and term.slug == "kv-cache"

@@ -1,10 +1,13 @@
-"""Fixtures for the labs tests (none autouse: tests/labs/sandbox/ inherits this file)."""
+"""Fixtures for the labs tests. tests/labs/sandbox/ inherits this file: the one autouse
+fixture below skips that folder."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 
@@ -12,6 +15,49 @@ import pytest
 
 from apps.labs.models import Lab, LabJob
 from tests.conftest import ROOT, child_env
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _orm_beside_playwright(request) -> Iterator[None]:
+    """Playwright's sync API (the session-scoped ``browser``) leaves its event loop marked as
+    running in the main thread for the rest of the session, and Django then refuses ORM calls
+    from plain sync test code - the database teardown included. Only in that situation, allow
+    them, for the whole module (module scope: set before and restored after every
+    function-level fixture). Not in tests/labs/sandbox/."""
+    if "sandbox" in request.path.parts or "DJANGO_ALLOW_ASYNC_UNSAFE" in os.environ:
+        yield
+        return
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        yield
+        return
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        yield
+    finally:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+
+def run_async(coro_fn, timeout: float = 60):
+    """Run ``coro_fn()`` on a fresh event loop in its own thread (async_to_sync refuses to run in
+    a thread where Playwright's loop is marked running)."""
+    outcome: dict = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = asyncio.run(coro_fn())
+        except BaseException as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target, name="test-async")
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise AssertionError(f"async scenario did not finish within {timeout} s")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import re
 import uuid
 
 import pytest
-from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import Client
@@ -23,6 +22,7 @@ from apps.labs.services import (
     labjob_group,
 )
 from config.asgi import application
+from tests.labs.conftest import run_async
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
 
@@ -60,7 +60,7 @@ def _close_code(comm) -> int:
         message = await comm.receive_output(timeout=5)
         await comm.disconnect(code=message.get("code", 1000), timeout=1)
         return message
-    message = async_to_sync(run)()
+    message = run_async(run)
     assert message["type"] == "websocket.close"
     return message["code"]
 
@@ -82,7 +82,7 @@ def test_foreign_origin_is_refused(running_job, learner):
         connected, _ = await comm.connect(timeout=5)
         await comm.disconnect(timeout=0.2)
         return connected
-    assert async_to_sync(run)() is False
+    assert run_async(run) is False
 
 
 def test_owner_gets_replay_then_live_events_without_gaps_or_duplicates(running_job, learner):
@@ -132,7 +132,7 @@ def test_owner_gets_replay_then_live_events_without_gaps_or_duplicates(running_j
         closed = await comm.receive_output(timeout=5)
         assert closed == {"type": "websocket.close", "code": 1000}
 
-    async_to_sync(run)()
+    run_async(run)
     assert seen == [2, 3, 4, 5, 6, 7, 8]
 
 
@@ -146,7 +146,7 @@ def test_reconnect_with_after_in_the_url_resumes_there(running_job, learner):
         frame = await comm.receive_from(timeout=5)
         await comm.disconnect()
         return frame
-    frame = async_to_sync(run)()
+    frame = run_async(run)
     assert [int(s) for s in LINE_SEQ.findall(frame)] == [6, 7]
 
 
@@ -162,6 +162,6 @@ def test_queued_job_shows_its_position_and_staff_may_watch(labs, learner, staff,
         running = await comm.receive_from(timeout=5)
         await comm.disconnect()
         return frame, running
-    frame, running = async_to_sync(run)()
+    frame, running = run_async(run)
     assert "Queued" in frame and "#1 in the CPU queue" in frame
     assert "Running" in running and 'id="labjob-clock"' in running

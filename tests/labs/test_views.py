@@ -4,7 +4,7 @@ import pytest
 from django.core.files.base import ContentFile
 from django.urls import reverse
 
-from apps.labs.models import Artifact, Lab, LabJob
+from apps.labs.models import Artifact, LabJob
 from apps.labs.sandbox import ExitStatus
 from apps.labs.services import lab_job_claim, lab_job_events_record, lab_job_finish, lab_job_submit
 
@@ -178,3 +178,12 @@ def test_lab_catalog_sync_is_the_load_content_loader(settings):
 
     assert import_string("apps.labs.services.lab_catalog_sync") is lab_catalog_sync
     assert "apps.labs.services.lab_catalog_sync" in settings.CONTENT_LOADERS
+
+
+def test_admin_pages_for_labs_render(client, staff, labs, learner, no_celery):
+    job = lab_job_submit(user=learner, lab="spam-classifier", params={})
+    lab_job_events_record(job, [("log", {"line": "x"})])
+    client.force_login(staff)
+    for url in ("/admin/labs/lab/", f"/admin/labs/lab/{labs['char-gpt'].pk}/change/", "/admin/labs/labjob/",
+                f"/admin/labs/labjob/{job.pk}/change/", "/admin/labs/labjobevent/"):
+        assert client.get(url).status_code == 200, url

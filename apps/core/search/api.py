@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -92,12 +92,14 @@ class SearchApi(APIView):
         operation_id="search",
         summary="Hybrid search (keywords + meaning)",
         parameters=[
-            OpenApiParameter("q", OpenApiTypes.STR, required=True, description="Words or a question."),
+            OpenApiParameter(
+                "q", OpenApiTypes.STR, required=True,
+                description="Words or a question, e.g. `how do transformers know word order?` (cut to 512 characters).",
+            ),
             OpenApiParameter("kinds", OpenApiTypes.STR, description="Comma-separated kinds, e.g. article,glossary."),
             OpenApiParameter("limit", OpenApiTypes.INT, description=f"1-{MAX_LIMIT}, default 20."),
         ],
         responses={200: SearchResponseSerializer, 400: OpenApiTypes.OBJECT},
-        examples=[OpenApiExample("question", value={"q": "how do transformers know word order?"}, request_only=True)],
     )
     def get(self, request):
         serializer = self.InputSerializer(data=request.query_params)

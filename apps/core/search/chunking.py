@@ -19,6 +19,7 @@ MAX_CHUNKS = 300  # a runaway body should not flood the index
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$")
 _INLINE = [
     (re.compile(r"!\[([^\]]*)\]\([^)]*\)"), r"\1"),  # images -> alt text
     (re.compile(r"\[([^\]]+)\]\([^)]*\)"), r"\1"),  # links -> their text
@@ -77,6 +78,11 @@ def _sections(body: str) -> list[tuple[str, list[str]]]:
             sections.append((markdown_to_plain(heading.group(2)), []))
         elif not raw.strip():
             flush()
+        elif raw.lstrip().startswith("|"):
+            # Table rows read as "cell · cell"; the |---| rule under the header goes.
+            if not _TABLE_RULE.match(raw):
+                cells = [markdown_to_plain(cell.strip()) for cell in raw.strip().strip("|").split("|")]
+                paragraph.append(" · ".join(cell for cell in cells if cell))
         else:
             paragraph.append(markdown_to_plain(raw.strip()))
     flush()

@@ -46,7 +46,7 @@ FTS_RANK_WINDOW = 5000
 # from stored text); the snippet is HTML-escaped first, then only they become <mark>.
 _OPEN, _CLOSE = "\ue000", "\ue001"
 _HEADLINE_OPTIONS = (
-    f'StartSel="{_OPEN}", StopSel="{_CLOSE}", MaxWords=32, MinWords=14, ShortWord=2, '
+    f'StartSel="{_OPEN}", StopSel="{_CLOSE}", MaxWords=18, MinWords=8, ShortWord=2, '
     'MaxFragments=2, FragmentDelimiter=" … "'
 )
 _TITLE_OPTIONS = f'StartSel="{_OPEN}", StopSel="{_CLOSE}", HighlightAll=true'

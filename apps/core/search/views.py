@@ -16,7 +16,7 @@ EXAMPLES = [
     "RAG evaluation",
     "what is a KV cache",
 ]
-RESULT_LIMIT = 30
+RESULT_LIMIT = 20
 
 
 def search_page(request: HttpRequest) -> HttpResponse:

@@ -1,6 +1,7 @@
 from django import template
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
 register = template.Library()
 
@@ -15,5 +16,5 @@ def nav_link(context, url_name: str, label: str) -> str:
     request = context.get("request")
     current = request is not None and (request.path == url or (url != "/" and request.path.startswith(url)))
     return format_html(
-        '<li><a href="{}"{}>{}</a></li>', url, format_html(' aria-current="page"') if current else "", label
+        '<li><a href="{}"{}>{}</a></li>', url, mark_safe(' aria-current="page"') if current else "", label
     )

@@ -256,9 +256,13 @@ class SandboxBackend:
 
         pump_thread = threading.Thread(target=pump, name=f"sandbox-stream-{spec.job_id}", daemon=True)
         pump_thread.start()
+        cancelled = False
         try:
             while True:
-                if should_cancel():
+                # Called every round even after a cancel: callers use it as their tick
+                # (heartbeats, flushing event batches).
+                if should_cancel() and not cancelled:
+                    cancelled = True
                     self.stop(handle, "cancelled")
                 try:
                     kind, item = events.get(timeout=0.5)

@@ -244,10 +244,23 @@ class DockerBackend(SandboxBackend):
 
     # -- running ----------------------------------------------------------------------------
 
-    def _read_logs(self, handle: DockerHandle, out: queue.SimpleQueue) -> None:
+    def _read_logs(self, handle: DockerHandle, out: queue.Queue) -> None:
         """Thread: follow the container's logs, demultiplex frames, queue the chunks."""
+
+        def put(item: tuple[str, str, Any]) -> None:
+            # Bounded queue: a slow consumer slows the engine down instead of buffering
+            # a flood in memory; give up once the stream has been abandoned.
+            while not handle.stream_done.is_set():
+                try:
+                    out.put(item, timeout=0.5)
+                    return
+                except queue.Full:
+                    continue
+
         api = self.client.api
         try:
+            # The SDK's logs() drops the stream id (stdout vs stderr), so this reads the
+            # endpoint itself and demultiplexes the 8-byte frame headers.
             response = api._get(
                 api._url("/containers/{0}/logs", handle.container_id),
                 params={"follow": 1, "stdout": 1, "stderr": 1, "timestamps": 0},
@@ -268,13 +281,13 @@ class DockerBackend(SandboxBackend):
                     if not chunk:
                         break
                     remaining -= len(chunk)
-                    out.put(("data", STREAMS.get(stream_id, "stdout"), chunk))
+                    put(("data", STREAMS.get(stream_id, "stdout"), chunk))
                 if remaining:
                     break
             response.close()
         except Exception as exc:
-            out.put(("error", "", exc))
-        out.put(("eof", "", b""))
+            put(("error", "", exc))
+        put(("eof", "", b""))
 
     def stream(self, handle: SandboxHandle) -> Iterator[RunnerEvent]:
         """Yield events from the container's log stream until it ends."""
@@ -283,7 +296,7 @@ class DockerBackend(SandboxBackend):
         limits = handle.spec.limits
         parser = EventParser(limits.max_log_bytes)
         output_limit = self.options["output_limit_bytes"] or max(16 * limits.max_log_bytes, 64 * MiB)
-        chunks: queue.SimpleQueue = queue.SimpleQueue()
+        chunks: queue.Queue = queue.Queue(maxsize=256)
         reader = threading.Thread(
             target=self._read_logs, args=(handle, chunks), name=f"docker-logs-{handle.spec.job_id}", daemon=True
         )

@@ -42,3 +42,8 @@ def test_empty_body_falls_back_to_the_summary():
 
 def test_control_and_sentinel_characters_are_removed():
     assert clean_text("a\x00b\x07c\ue000d\ue001e\nf\tg") == "abcde\nf\tg"
+
+
+def test_tables_read_as_text():
+    body = "| Model | Params |\n|---|:---:|\n| **GPT-2** | 124M |\n| Llama | 7B |"
+    assert chunk_text(body) == ["Model · Params\nGPT-2 · 124M\nLlama · 7B"]

