@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> dict:
         r = results[name]
         print(
             f"{name:24s} bare {r['bare_median_s']:.3f} s  sandboxed {r['sandboxed_median_s']:.3f} s  "
-            f"ratio {r['ratio']:.3f}  (+{r['overhead_s'] * 1000:.0f} ms)"
+            f"ratio {r['ratio']:.3f}  ({r['overhead_s'] * 1000:+.0f} ms)"
         )
     print(f"wrote {RESULTS.relative_to(ROOT)}")
     return results
