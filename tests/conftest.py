@@ -68,6 +68,7 @@ def child_env(**overrides: str) -> dict[str, str]:
     url = urlparse(os.environ["DATABASE_URL"])._replace(path="/" + connection.settings_dict["NAME"])
     env = {**os.environ, "DATABASE_URL": urlunparse(url), "DJANGO_SETTINGS_MODULE": "config.settings.test", **overrides}
     env.pop("TEST_DATABASE_URL", None)
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # servers and workers keep Django's async safety check
     return env
 
 
@@ -127,14 +128,18 @@ def live_asgi_server(transactional_db) -> Iterator[str]:
 CHROMIUM = "/usr/bin/chromium"
 
 
-@pytest.fixture(scope="session")
-def browser():
+@pytest.fixture
+def browser(monkeypatch):
     """Headless Debian Chromium driven by Playwright (Playwright cannot download browsers here)."""
     if not Path(CHROMIUM).exists():
         pytest.skip("Chromium is not installed: apt-get install -y chromium (.ci/run does this)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
+        # While it is open, Playwright's sync API marks an event loop as running in this thread,
+        # and Django then refuses ORM calls from the test's own (plain sync) code. Allow them for
+        # this test only; servers and workers started through child_env() keep the check.
+        monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM,
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",

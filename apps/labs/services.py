@@ -582,7 +582,8 @@ def lab_job_execute(job: LabJob) -> LabJob | None:
         session.close()  # every event is written before the job is declared finished
         return lab_job_finish(
             job, exit_status, job.metrics, stderr_tail=list(session.stderr_tail), artifacts=session.artifacts,
-            work_dir=work_dir, usage=_usage(before, after),
+            # The sandbox's own cgroup accounting is per job; rusage is the fallback where it has none.
+            work_dir=work_dir, usage=exit_status.usage or _usage(before, after),
         )
     except JobLost:
         logger.warning("labs: job %s was taken from this worker; its sandbox was stopped", job.pk)

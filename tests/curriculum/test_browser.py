@@ -24,11 +24,7 @@ def shot(page, name: str, full_page: bool = True) -> None:
 
 
 @pytest.fixture
-def site(live_asgi_server, request, monkeypatch) -> str:
-    # Playwright's sync API keeps an event loop running in this thread, and Django refuses
-    # ORM calls while one runs. Our own DB calls here are plain sync code; the server was
-    # started before this is set, so it keeps Django's safety check.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+def site(live_asgi_server, request) -> str:
     request.getfixturevalue("learner")
     curriculum_load(settings.CONTENT_DIR)
     return live_asgi_server
@@ -145,8 +141,7 @@ def test_dark_mode_and_small_screens(site, browser):
     phone.close()
 
 
-def test_author_live_preview_and_conflict(live_asgi_server, page, request, monkeypatch):
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+def test_author_live_preview_and_conflict(live_asgi_server, page, request):
     author = request.getfixturevalue("author")
     curriculum_load(settings.CONTENT_DIR)
     site = live_asgi_server

@@ -17,28 +17,6 @@ from apps.labs.models import Lab, LabJob
 from tests.conftest import ROOT, child_env
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _orm_beside_playwright(request) -> Iterator[None]:
-    """Playwright's sync API (the session-scoped ``browser``) leaves its event loop marked as
-    running in the main thread for the rest of the session, and Django then refuses ORM calls
-    from plain sync test code - the database teardown included. Only in that situation, allow
-    them, for the whole module (module scope: set before and restored after every
-    function-level fixture). Not in tests/labs/sandbox/."""
-    if "sandbox" in request.path.parts or "DJANGO_ALLOW_ASYNC_UNSAFE" in os.environ:
-        yield
-        return
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        yield
-        return
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        yield
-    finally:
-        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-
-
 def run_async(coro_fn, timeout: float = 60):
     """Run ``coro_fn()`` on a fresh event loop in its own thread (async_to_sync refuses to run in
     a thread where Playwright's loop is marked running)."""

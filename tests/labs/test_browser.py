@@ -4,7 +4,6 @@ Real uvicorn (HTTP + websockets), a real Celery worker, real bubblewrap sandboxe
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -23,23 +22,10 @@ def shot(page, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"labs-{name}.png"), full_page=True)
 
 
-@pytest.fixture(autouse=True)
-def _sync_db_under_playwright(django_db_setup, monkeypatch):
-    # Playwright's sync API keeps an event loop running in this thread and Django refuses ORM
-    # calls while one runs; the test's own DB calls are plain sync code. (Depending on
-    # django_db_setup creates the test database before the browser starts.)
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-
 @pytest.fixture
 def learner_page(labs, learner, purged_queues, request, page):
-    # The server and the worker start without the escape hatch: they keep Django's check.
-    allow = os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE")
-    try:
-        base = request.getfixturevalue("live_asgi_server")
-        request.getfixturevalue("celery_worker_process")
-    finally:
-        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = allow
+    base = request.getfixturevalue("live_asgi_server")
+    request.getfixturevalue("celery_worker_process")
     browser_login(page, base, "lena")
     return page, base
 

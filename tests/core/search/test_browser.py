@@ -3,61 +3,20 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
 
 from apps.core.search.services import search_index_update
-from tests.conftest import CHROMIUM
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _test_database_before_the_browser(django_db_setup):
-    """Create the test database before Playwright starts its event loop (see below)."""
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """This module's own Chromium (overrides the session one in tests/conftest.py).
-
-    Playwright's sync API leaves an asyncio loop running in the main thread while it is
-    open; a session-wide browser would make every later test that opens a database
-    connection fail with SynchronousOnlyOperation. Closing it with the module avoids that.
-    """
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Chromium is not installed: apt-get install -y chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run", "--disable-quic"],
-        )
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture(autouse=True)
-def _sync_db_under_playwright(monkeypatch):
-    # Playwright's sync API keeps an event loop running in this thread, and Django refuses
-    # ORM calls whenever a loop runs. The test's own DB calls are plain sync code.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
 @pytest.fixture
 def search_server(transactional_db, testdoc_source, request):
     search_index_update(testdoc_source.KIND)  # committed: the server process sees it
-    # Started after testdoc_source set SEARCH_SOURCE_MODULES, so the server knows the kind;
-    # without the async escape hatch, so the server keeps Django's safety check.
-    allow = os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE")
-    try:
-        return request.getfixturevalue("live_asgi_server")
-    finally:
-        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = allow
+    # Started after testdoc_source set SEARCH_SOURCE_MODULES, so the server knows the kind.
+    return request.getfixturevalue("live_asgi_server")
 
 
 def test_results_appear_as_you_type_and_the_keyboard_walks_them(page, search_server):
@@ -81,6 +40,10 @@ def test_results_appear_as_you_type_and_the_keyboard_walks_them(page, search_ser
     assert page.evaluate("document.activeElement.getAttribute('href')") == second
     page.keyboard.press("ArrowUp")
     page.keyboard.press("ArrowUp")
+    assert page.evaluate("document.activeElement.id") == "search-q"
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Escape")
     assert page.evaluate("document.activeElement.id") == "search-q"
     page.keyboard.press("ArrowDown")
     if os.environ.get("SEARCH_SCREENSHOT"):
