@@ -14,6 +14,21 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from config.routing import websocket_urlpatterns  # noqa: E402
 
+
+def _warm_up_embeddings() -> None:
+    """Load the search model in the background, so the first search does not wait ~6 s for it."""
+    import threading
+
+    from django.conf import settings
+
+    if settings.EMBEDDING_WARM_UP:
+        from apps.core.embeddings import warm_up
+
+        threading.Thread(target=warm_up, name="embedding-warm-up", daemon=True).start()
+
+
+_warm_up_embeddings()
+
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,

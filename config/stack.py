@@ -21,7 +21,14 @@ import time
 import urllib.parse
 from pathlib import Path
 
-from config.embedded import EmbeddedPostgres, EmbeddedRedis, ServiceError, port_is_free, wait_for_tcp
+from config.embedded import (
+    EmbeddedPostgres,
+    EmbeddedRedis,
+    ServiceError,
+    die_with_parent,
+    port_is_free,
+    wait_for_tcp,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -69,7 +76,8 @@ class Stack:
             fail(f"`manage.py {' '.join(args)}` failed (exit {result.returncode}); see the output above.")
 
     def spawn(self, *args: str) -> subprocess.Popen:
-        proc = subprocess.Popen(list(args), cwd=ROOT, start_new_session=True)
+        # Own session: a terminal's Ctrl-C reaches only us, and we stop the children in order.
+        proc = subprocess.Popen(list(args), cwd=ROOT, start_new_session=True, preexec_fn=die_with_parent)
         self.children.append(proc)
         return proc
 
@@ -133,6 +141,8 @@ def run(host: str, port: int, workers: int) -> None:
     def on_signal(signum, frame):
         raise KeyboardInterrupt
 
+    # Explicitly: a launcher started in the background by a script inherits SIGINT ignored.
+    signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     started = time.monotonic()
     try:
@@ -146,7 +156,7 @@ def run(host: str, port: int, workers: int) -> None:
         stack.manage("create_demo_accounts")
         hint = sandbox_hint()
         stack.spawn(
-            PYTHON, "-m", "celery", "-A", "config", "worker", "-Q", "cpu,gpu", "-c", str(workers),
+            PYTHON, "-m", "celery", "-A", "config", "--quiet", "worker", "-Q", "cpu,gpu", "-c", str(workers),
             "--loglevel", "warning", "-n", f"worker.{os.getpid()}@%h",
             # Embedded beat runs the periodic jobs (e.g. the lab reaper) on one machine.
             "--beat", "--schedule", str(stack.data_dir / "celerybeat-schedule"),

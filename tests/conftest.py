@@ -14,6 +14,7 @@ from django.contrib.auth.models import Group
 
 from apps.core.models import User
 from apps.core.roles import AUTHOR, HIRING_MANAGER, LEARNER, role_groups_sync
+from config.embedded import die_with_parent
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "pw-12345-x"  # every test user's password
@@ -72,34 +73,42 @@ def child_env(**overrides: str) -> dict[str, str]:
     return env
 
 
-@pytest.fixture
-def celery_worker_process(transactional_db) -> Iterator[subprocess.Popen]:
+def stop_process(proc: subprocess.Popen, grace: float = 20) -> None:
+    """SIGTERM the process group (a warm shutdown), SIGKILL it after ``grace`` seconds."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, 15)
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+            proc.wait()
+
+
+def start_worker(name: str | None = None, concurrency: int = 2) -> subprocess.Popen:
     """A real Celery worker process (not eager) consuming cpu and gpu, on the test database."""
     from config.celery import app
 
-    name = f"test-{os.getpid()}-{time.monotonic_ns()}@localhost"
+    name = name or f"test-{os.getpid()}-{time.monotonic_ns()}@localhost"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "cpu,gpu", "-c", "2",
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "cpu,gpu", "-c", str(concurrency),
          "--loglevel", "warning", "-n", name, "--without-gossip", "--without-mingle"],
-        cwd=ROOT, env=child_env(), start_new_session=True,
+        cwd=ROOT, env=child_env(), start_new_session=True, preexec_fn=die_with_parent,
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"celery worker exited with {proc.returncode}")
         if app.control.ping(destination=[name], timeout=0.5):
-            break
-    else:
-        proc.kill()
-        raise RuntimeError("celery worker did not answer a ping within 60 s")
+            return proc
+    stop_process(proc, grace=0)
+    raise RuntimeError("celery worker did not answer a ping within 60 s")
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db) -> Iterator[subprocess.Popen]:
+    proc = start_worker()
     yield proc
-    if proc.poll() is None:
-        os.killpg(proc.pid, 15)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
-            proc.wait()
+    stop_process(proc)
 
 
 @pytest.fixture
@@ -111,18 +120,14 @@ def live_asgi_server(transactional_db) -> Iterator[str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(port),
          "--log-level", "warning", "--lifespan", "off"],
-        cwd=ROOT, env=child_env(), start_new_session=True,
+        cwd=ROOT, env=child_env(), start_new_session=True, preexec_fn=die_with_parent,
     )
     try:
         if not wait_for_tcp("127.0.0.1", port, 60):
             raise RuntimeError("uvicorn did not start within 60 s")
         yield f"http://127.0.0.1:{port}"
     finally:
-        os.killpg(proc.pid, 15)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
+        stop_process(proc, grace=10)
 
 
 CHROMIUM = "/usr/bin/chromium"
@@ -147,6 +152,11 @@ def browser(monkeypatch):
         )
         yield browser
         browser.close()
+        # ORM calls made while the loop was marked running got their own connection (Django's
+        # connection store is context-local); close it here, in that context.
+        from django.db import connections
+
+        connections.close_all()
 
 
 @pytest.fixture

@@ -40,7 +40,8 @@ BARE_APP = "bench.serving.bare:app"
 
 def wrk(url: str, seconds: int, connections: int) -> dict[str, float]:
     out = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", url], capture_output=True, text=True, check=True
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", url],
+        capture_output=True, text=True, check=True,
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
 
@@ -104,7 +105,8 @@ def main() -> None:
         (ROOT / "bench/serving/results.json").write_text(json.dumps(result, indent=2) + "\n")
         print("\nserver   page              req/s  vs uvicorn  of bare")
         for row in rows:
-            print(f"{row['server']:8} {row['page']:16} {row['rps']:6.0f}  {row['vs_uvicorn']:9.2f}  {row['share_of_bare']:7.3f}")
+            print(f"{row['server']:8} {row['page']:16} {row['rps']:6.0f}  "
+                  f"{row['vs_uvicorn']:9.2f}  {row['share_of_bare']:7.3f}")
     finally:
         redis.stop()
         postgres.stop()

