@@ -4,6 +4,7 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import NoReverseMatch, reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -11,9 +12,33 @@ from apps.core.forms import SignupForm
 from apps.core.selectors import health_report
 from apps.core.services import user_signup
 
+# The home page's sections, each linked once its app serves it.
+HOME_SECTIONS = (
+    ("Roadmap", "curriculum:roadmap",
+     "Six phases over 48 weeks, from prerequisites to LLMOps, with topics, checklists and milestone "
+     "projects. Track your progress as you go."),
+    ("Search", "search",
+     "Ask in your own words: articles, glossary terms, resources and roadmap topics, found by meaning "
+     "as well as by keyword."),
+    ("Hosted labs", "labs:index",
+     "Train a tiny GPT or a spam classifier in a sandbox, with live logs, a loss chart and results "
+     "graded against targets."),
+    ("Interview practice", "quiz:index",
+     "Conceptual, coding, system-design, behavioural and rapid-fire questions with model answers."),
+    ("Careers", "career:index",
+     "Roles, salary ranges by region and level, and portfolios of verified results."),
+)
+
 
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "core/home.html")
+    sections = []
+    for title, url_name, text in HOME_SECTIONS:
+        try:
+            url = reverse(url_name)
+        except NoReverseMatch:
+            url = None
+        sections.append({"title": title, "url": url, "text": text})
+    return render(request, "core/home.html", {"sections": sections})
 
 
 def signup(request: HttpRequest) -> HttpResponse:

@@ -201,3 +201,10 @@ def test_settings_without_database_url_explain_what_to_do():
                             capture_output=True, text=True)
     assert result.returncode != 0 and "make run" in result.stderr
     assert isinstance(ImproperlyConfigured(), Exception)
+
+
+def test_home_links_the_sections_that_exist_and_marks_the_rest(client, db):
+    html = client.get("/").content.decode()
+    for url in (reverse("curriculum:roadmap"), reverse("search"), reverse("labs:index")):
+        assert f'href="{url}"' in html
+    assert html.count("Coming soon") == 2  # interview practice and careers are not built yet
