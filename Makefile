@@ -22,6 +22,10 @@ $(VENV)/.installed-test: $(VENV)/.installed-base requirements/test.txt
 	$(PY) -m pip install -q -r requirements/test.txt || { echo "error: installing requirements/test.txt failed; see pip's message above"; exit 2; }
 	@touch $@
 
+$(VENV)/.installed-bench: $(VENV)/.installed-test requirements/bench.txt
+	$(PY) -m pip install -q -r requirements/bench.txt || { echo "error: installing requirements/bench.txt failed; see pip's message above"; exit 2; }
+	@touch $@
+
 install: $(VENV)/.installed-base
 
 run: $(VENV)/.installed-base
@@ -43,5 +47,6 @@ format: $(VENV)/.installed-test
 manage: $(VENV)/.installed-base
 	@$(PY) -m config.stack manage $(ARGS)
 
-bench: $(VENV)/.installed-test
+# Benchmarks (not part of the tests): each folder's README says what it measures.
+bench: $(VENV)/.installed-bench
 	@for script in bench/*/run.py; do $(PY) $$script || exit 1; done
