@@ -102,7 +102,9 @@ CACHES = {
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": "channels"},
+        # channels-redis blocks up to 5 s in BZPOPMIN waiting for messages; redis-py 8's default
+        # 5 s socket timeout would cut that off and drop every idle websocket after 5 s.
+        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}], "prefix": "channels"},
     }
 }
 

@@ -127,3 +127,34 @@ def test_cancel_a_running_job_from_the_page(learner_page):
 
 def test_screenshots_folder_is_ignored_by_git():
     assert "/screenshots/" in Path(ROOT / ".gitignore").read_text()
+
+
+def test_a_lost_final_push_is_recovered_without_a_reload(labs, learner, no_celery, live_asgi_server, page):
+    """The page asks the server to replay from the database when a running job goes quiet."""
+    from django.utils import timezone
+
+    from apps.labs.services import lab_job_claim, lab_job_submit
+
+    job = lab_job_submit(user=learner, lab="spam-classifier", params={})
+    assert lab_job_claim(job.pk, "test-worker@localhost") is not None
+    browser_login(page, live_asgi_server, "lena")
+    page.goto(f"{live_asgi_server}/labs/jobs/{job.pk}/")
+    page.wait_for_function("() => document.getElementById('labjob-conn').innerText.includes('live')")
+    assert page.locator("#labjob-status").inner_text().startswith("Running")
+    page.evaluate("window.__noReload = true; window.__closes = 0;"
+                  "document.body.addEventListener('htmx:wsClose', () => { window.__closes++; });")
+    # An idle socket stays open past the channel layer's 5 s blocking read (it once was cut there).
+    page.wait_for_timeout(7_000)
+    assert page.evaluate("window.__closes") == 0
+    page.evaluate("document.getElementById('labjob-live').dataset.resyncMs = '1500'")
+
+    # The job ends, but the push never reaches the page: written straight to the database.
+    LabJobEvent.objects.create(job=job, seq=1, type="log", payload={"stream": "stdout", "line": "written quietly"})
+    LabJob.objects.filter(pk=job.pk).update(status="succeeded", last_event_seq=1, finished_at=timezone.now(),
+                                            reason="Finished.")
+
+    page.wait_for_function("() => document.getElementById('labjob-status').innerText.includes('Succeeded')",
+                           timeout=20_000)
+    assert page.locator("#labjob-log").inner_text().count("written quietly") == 1
+    assert page.evaluate("window.__noReload") is True
+    assert page.evaluate("window.__closes") <= 1  # at most the server's close once the job ended

@@ -84,13 +84,30 @@
 
   // --- websocket ----------------------------------------------------------------------------
   const conn = (text) => { const el = document.getElementById("labjob-conn"); if (el) el.textContent = text; };
+  const FINAL = ["succeeded", "failed", "cancelled", "timed_out"];
+  const resyncAfterMs = () => parseInt(root.dataset.resyncMs || "20000", 10);
+  let socket = null;
+  let lastMessageAt = Date.now();
+  const jobEnded = () => FINAL.includes((document.getElementById("labjob-cursor") || {}).dataset?.status);
   document.body.addEventListener("htmx:wsOpen", (event) => {
     // First message on every (re)connect: resume after the last event this page has.
-    event.detail.socketWrapper.sendImmediately(JSON.stringify({ after: lastSeq }));
+    socket = event.detail.socketWrapper;
+    socket.sendImmediately(JSON.stringify({ after: lastSeq }));
+    lastMessageAt = Date.now();
     conn("live");
   });
+  // A push can be lost without the socket closing (e.g. the very last one). When a running
+  // job has been silent for a while, ask the server to replay from the database after our
+  // last seq: it sends only what we miss, so a healthy page loses nothing by asking.
+  setInterval(() => {
+    if (socket && !jobEnded() && Date.now() - lastMessageAt > resyncAfterMs()) {
+      socket.sendImmediately(JSON.stringify({ after: lastSeq }));
+      lastMessageAt = Date.now();
+    }
+  }, 1000);
   document.body.addEventListener("htmx:wsClose", (event) => {
     const code = event.detail.event.code;
+    socket = null;
     conn(code === 1000 ? "" : code === 4401 || code === 4403 ? "live updates unavailable - reload the page" : "reconnecting...");
   });
   document.body.addEventListener("htmx:wsBeforeMessage", () => {
@@ -98,13 +115,14 @@
     if (el) follow = atBottom(el);
   });
   document.body.addEventListener("htmx:wsAfterMessage", () => {
+    lastMessageAt = Date.now();
     const cursor = document.getElementById("labjob-cursor");
     if (cursor) {
       const seq = parseInt(cursor.dataset.seq || "0", 10);
       if (seq > lastSeq) lastSeq = seq;
       root.dataset.lastSeq = String(lastSeq);
       if (addPoints(JSON.parse(cursor.dataset.points || "[]")) || cursor.dataset.points !== "[]") drawChart();
-      const ended = ["succeeded", "failed", "cancelled", "timed_out"].includes(cursor.dataset.status);
+      const ended = FINAL.includes(cursor.dataset.status);
       if (ended && series.size === 0 && chartBox) {
         // Nothing was charted and nothing will be: give the log the full width.
         chartBox.closest("section").hidden = true;
