@@ -7,7 +7,6 @@ then export DATABASE_URL / REDIS_URL for everything that follows.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import socket
 import subprocess
@@ -166,7 +165,3 @@ def wait_for_tcp(host: str, port: int, timeout: float) -> bool:
         except OSError:
             time.sleep(0.1)
     return False
-
-
-def env_or(name: str, default: str) -> str:
-    return os.environ.get(name) or default

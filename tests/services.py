@@ -54,7 +54,3 @@ def pytest_unconfigure(config) -> None:
     root = _state.pop("root", None)
     if root is not None:
         shutil.rmtree(root, ignore_errors=True)  # type: ignore[arg-type]
-
-
-def embedded_postgres():
-    return _state.get("postgres")  # type: ignore[return-value]

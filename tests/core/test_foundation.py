@@ -95,11 +95,7 @@ def test_author_group_gets_declared_permissions():
     author_perms = set(Group.objects.get(name=AUTHOR).permissions.values_list("codename", flat=True))
     learner_perms = set(Group.objects.get(name=LEARNER).permissions.values_list("codename", flat=True))
     assert not learner_perms
-    # Once the curriculum models exist, authors can edit them.
-    from django.apps import apps
-
-    if apps.all_models["curriculum"].get("article"):
-        assert "change_article" in author_perms
+    assert {"change_article", "publish_article", "change_glossaryterm"} <= author_perms
 
 
 def test_unknown_page_is_a_site_styled_404(client, db):
@@ -200,7 +196,6 @@ def test_settings_without_database_url_explain_what_to_do():
     result = subprocess.run([sys.executable, "-c", "import django; django.setup()"], env=child,
                             capture_output=True, text=True)
     assert result.returncode != 0 and "make run" in result.stderr
-    assert isinstance(ImproperlyConfigured(), Exception)
 
 
 def test_home_links_the_sections_that_exist_and_marks_the_rest(client, db):
