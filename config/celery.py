@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 
 from celery import Celery
+from celery.signals import beat_embedded_init, worker_process_init
 from kombu import Exchange, Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
@@ -17,3 +19,17 @@ app.conf.task_queues = (
     Queue("gpu", Exchange("gpu"), routing_key="gpu"),
 )
 app.autodiscover_tasks()
+
+
+@worker_process_init.connect
+@beat_embedded_init.connect
+def _die_with_worker(**kwargs: object) -> None:
+    """Pool processes (and the embedded beat) die with the worker's main process.
+
+    A main process killed with SIGKILL runs no shutdown: without this its pool processes
+    lived on with no parent, holding a job's sandbox. Their task goes back to the queue
+    (acks_late) and the lab reaper runs it again.
+    """
+    from config.embedded import die_with_parent
+
+    die_with_parent(signal.SIGKILL)

@@ -84,15 +84,16 @@ def stop_process(proc: subprocess.Popen, grace: float = 20) -> None:
             proc.wait()
 
 
-def start_worker(name: str | None = None, concurrency: int = 2) -> subprocess.Popen:
-    """A real Celery worker process (not eager) consuming cpu and gpu, on the test database."""
+def start_worker(name: str | None = None, concurrency: int = 2, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """A real Celery worker process (not eager) consuming cpu and gpu, on the test database.
+    ``env`` overrides settings read from the environment (e.g. a small cap) in that worker."""
     from config.celery import app
 
     name = name or f"test-{os.getpid()}-{time.monotonic_ns()}@localhost"
     proc = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "cpu,gpu", "-c", str(concurrency),
          "--loglevel", "warning", "-n", name, "--without-gossip", "--without-mingle"],
-        cwd=ROOT, env=child_env(), start_new_session=True, preexec_fn=die_with_parent,
+        cwd=ROOT, env=child_env(**(env or {})), start_new_session=True, preexec_fn=die_with_parent,
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

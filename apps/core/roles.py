@@ -9,7 +9,9 @@ from django.contrib.auth.models import Group, Permission
 LEARNER = "learner"
 AUTHOR = "author"
 HIRING_MANAGER = "hiring_manager"
-ROLES = (LEARNER, AUTHOR, HIRING_MANAGER)
+# Support staff may look at and stop any learner's lab job (granted to nobody by default).
+SUPPORT = "support"
+ROLES = (LEARNER, AUTHOR, HIRING_MANAGER, SUPPORT)
 
 # "app_label.codename" per role. Apps add their models' permissions here as they grow;
 # a codename whose model does not exist yet is skipped (and picked up after its migration).
@@ -27,6 +29,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "curriculum.publish_article", "curriculum.view_milestoneproject", "curriculum.view_checklistitem",
     ],
     HIRING_MANAGER: [],
+    SUPPORT: ["labs.view_any_labjob", "labs.cancel_any_labjob"],
 }
 
 

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET
 from apps.core.forms import SignupForm
 from apps.core.selectors import health_report
 from apps.core.services import user_signup
+from apps.core.throttles import throttle_post
 
 # The home page's sections, each linked once its app serves it.
 HOME_SECTIONS = (
@@ -41,6 +42,7 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "core/home.html", {"sections": sections})
 
 
+@throttle_post("signup", "sign-up")  # each account brings fresh lab quota: limit new ones per IP
 def signup(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("home")
@@ -64,12 +66,29 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse(report, status=200 if report["ok"] else 503)
 
 
+def _error(request: HttpRequest, template: str, status: int, detail: str) -> HttpResponse:
+    # API clients get JSON in the API's shape ({"detail": ...}), people get the site's page.
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": detail}, status=status)
+    return render(request, template, status=status)
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return _error(request, "400.html", 400, "The request could not be understood (malformed or too large).")
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return _error(request, "403.html", 403, "You do not have permission to do this.")
+
+
 def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return render(request, "404.html", status=404)
+    return _error(request, "404.html", 404, "Not found.")
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
     # No context processors that touch the database: the database may be why we are here.
     from django.template import loader
 
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Internal error; it has been logged. Please try again."}, status=500)
     return HttpResponse(loader.get_template("500.html").render({}), status=500)

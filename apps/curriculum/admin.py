@@ -7,6 +7,7 @@ one goes to the author editor, and publishing goes through the same services.
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -15,6 +16,7 @@ from django.utils.html import format_html
 from apps.core.errors import ApplicationError
 from apps.core.search import services as search_services
 from apps.curriculum import services
+from apps.curriculum.markdown import body_problems
 from apps.curriculum.models import (
     Article,
     ArticleRead,
@@ -28,6 +30,24 @@ from apps.curriculum.models import (
     Topic,
     TopicProgress,
 )
+
+
+class MarkdownCheckedForm(forms.ModelForm):
+    """Refuses markdown that could not be shown in full (too large, nested too deep), with
+    the reason on the field, as the article services do for bodies."""
+
+    markdown_fields: tuple[str, ...] = ()
+
+    def clean(self):
+        cleaned = super().clean()
+        for name in self.markdown_fields:
+            for problem in body_problems(cleaned.get(name) or ""):
+                self.add_error(name, problem)
+        return cleaned
+
+
+def markdown_form(*names: str) -> type[MarkdownCheckedForm]:
+    return type("MarkdownForm", (MarkdownCheckedForm,), {"markdown_fields": names})
 
 
 class SearchIndexedAdmin(admin.ModelAdmin):
@@ -59,6 +79,7 @@ class TopicInline(admin.TabularInline):
 
 @admin.register(Phase)
 class PhaseAdmin(admin.ModelAdmin):
+    form = markdown_form("summary")
     list_display = ("number", "title", "slug", "week_start", "week_end")
     search_fields = ("title", "slug", "goal")
     inlines = [TopicInline]
@@ -70,6 +91,7 @@ class PhaseAdmin(admin.ModelAdmin):
 @admin.register(Topic)
 class TopicAdmin(SearchIndexedAdmin):
     search_kind = "topic"
+    form = markdown_form("summary")
     list_display = ("title", "slug", "phase", "sub_track", "order", "article")
     list_filter = ("phase", "sub_track")
     search_fields = ("title", "slug", "summary")
@@ -177,6 +199,7 @@ class ArticleRevisionAdmin(admin.ModelAdmin):
 @admin.register(GlossaryTerm)
 class GlossaryTermAdmin(SearchIndexedAdmin):
     search_kind = "glossary"
+    form = markdown_form("long")
     list_display = ("term", "slug", "short")
     search_fields = ("term", "slug", "aliases", "short", "long")
 
@@ -198,6 +221,7 @@ class ResourceAdmin(SearchIndexedAdmin):
 
 @admin.register(MilestoneProject)
 class MilestoneProjectAdmin(admin.ModelAdmin):
+    form = markdown_form("description")
     list_display = ("title", "slug", "phase", "order")
     list_filter = ("phase",)
     search_fields = ("title", "slug", "description")

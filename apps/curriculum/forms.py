@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
+from apps.core.validation import integer_bounds
 from apps.curriculum.models import Article, Resource, Section, Topic, TopicProgress, slug_validator
 
 
@@ -30,7 +31,9 @@ class ArticleForm(forms.Form):
     summary = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 2}), help_text="One or two sentences for lists and search results."
     )
-    order = forms.IntegerField(initial=0, help_text="Sort order within the section.")
+    order = forms.IntegerField(
+        initial=0, help_text="Sort order within the section.", **integer_bounds(Article, "order")
+    )
     topics = forms.ModelMultipleChoiceField(
         queryset=Topic.objects.select_related("phase").order_by("phase__number", "order"),
         required=False,
@@ -44,7 +47,9 @@ class ArticleForm(forms.Form):
         "raw HTML is removed.",
     )
     note = forms.CharField(max_length=200, required=False, label="What changed (optional)")
-    expected_version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+    expected_version = forms.IntegerField(
+        widget=forms.HiddenInput, required=False, min_value=1, max_value=integer_bounds(Article, "version")["max_value"]
+    )
 
     def __init__(self, *args, article: Article | None = None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -70,4 +75,5 @@ class ArticleForm(forms.Form):
 
 
 class PreviewForm(forms.Form):
-    body = forms.CharField(strip=False, required=False, max_length=500_000)
+    # No max_length: an over-long body is previewed as the reason it cannot be saved.
+    body = forms.CharField(strip=False, required=False)

@@ -33,6 +33,7 @@ from django.utils import timezone
 
 from apps.core.errors import ApplicationError
 from apps.core.search import services as search_services
+from apps.curriculum.markdown import body_problems
 from apps.curriculum.models import (
     Article,
     ArticleRevision,
@@ -422,6 +423,8 @@ def _parse_articles(content_dir: Path, errors: _Errors, out: _Content) -> None:
             )
         if not body.strip():
             errors.add(label, parts[2], f"{what} has no body after the front matter")
+        for problem in body_problems(body):
+            errors.add(label, parts[2], f"{what}: {problem}")
         article["body"] = body.strip() + "\n"
         out.articles.append(_Item(article, label, meta.line, meta))
 

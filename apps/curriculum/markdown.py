@@ -1,12 +1,17 @@
 """Markdown -> safe HTML, with a table of contents and glossary tooltips.
 
-Pipeline: Python-Markdown (tables, fenced code, Pygments highlighting, heading ids) ->
+Pipeline: markdown-it-py (CommonMark: linear-time parsing, nesting capped by
+``maxNesting``; plus tables, strikethrough, Pygments-highlighted code and heading ids) ->
 nh3 sanitizer (an allow-list; anything else is dropped, so authored text can never carry
 script, event handlers, javascript: links or inline styles) -> one pass over the sanitized
 HTML that links glossary terms and collects the headings for the table of contents.
 
 Terms are linked after sanitizing because the tooltip markup is ours (trusted) and needs
 attributes the sanitizer would rightly refuse from authors (role, aria-describedby).
+
+Raw HTML that the sanitizer would drop *with its content* (``<script>``, ``<style>``,
+``<textarea>``...) is shown as text instead, with a warning for the author: an unclosed
+``<style>`` would otherwise swallow the rest of the article, headings included.
 
 Rendered output is cached by (renderer version, glossary version, text hash): editing a
 term changes the glossary version, so every page picks up the new tooltip.
@@ -15,21 +20,46 @@ term changes the glossary version, so every page picks up the new tooltip.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
-from dataclasses import dataclass, field
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from html import escape
 from html.parser import HTMLParser
 from typing import Any
 
-import markdown as markdown_lib
 import nh3
+from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Count, Max
 from django.urls import reverse
+from markdown_it import MarkdownIt
+from markdown_it.rules_block import StateBlock
+from markdown_it.rules_block.html_block import HTML_SEQUENCES, html_block
+from markdown_it.rules_core import StateCore
+from markdown_it.token import Token
+from markdown_it.utils import EnvType, OptionsDict
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexers import TextLexer, get_lexer_by_name
+from pygments.util import ClassNotFound
+
+logger = logging.getLogger(__name__)
 
 # Bump when the pipeline's output changes, so cached HTML from the old one is not served.
-RENDERER_VERSION = "3"
+RENDERER_VERSION = "4"
 CACHE_TTL = 60 * 60 * 24 * 7
+
+# markdown-it's guard against deep recursion: block nesting past it is cut off (so we
+# refuse such a body at save), inline nesting past it is kept as plain text. Each list
+# level costs two (the list and its item), so 20 allows about nine nested list levels.
+MAX_NESTING = 20
+# Inline markup nests far less (a link in emphasis in bold is 3), and parsing an unclosed
+# "[" costs up to this many look-aheads per character: a low cap keeps that cheap.
+MAX_INLINE_NESTING = 8
+DEFAULT_MAX_BODY_BYTES = 50_000
 
 ALLOWED_TAGS = {
     "a",
@@ -95,11 +125,30 @@ _SAFE_CLASS = re.compile(r"^(highlight|[a-z]{1,3}[0-9]?)$")
 NO_LINK_TAGS = {"a", "code", "pre", "kbd", *HEADINGS}
 VOID_TAGS = {"br", "hr", "img", "wbr"}
 
+# Elements whose content an HTML parser reads as raw text up to the closing tag (or the
+# end of the document), and that the sanitizer drops together with that content.
+_SWALLOWING_TAG = re.compile(
+    r"<\s*/?\s*(script|style|textarea|title|xmp|iframe|noembed|noframes|noscript|plaintext|template)\b",
+    re.IGNORECASE,
+)
+
 
 @dataclass(frozen=True)
 class Rendered:
     html: str
     toc: list[dict[str, Any]] = field(default_factory=list)  # [{"level": 2, "id": ..., "title": ...}]
+    # Things the author should know: what was shown as text instead of rendered.
+    warnings: list[str] = field(default_factory=list)
+    # Why this text cannot be saved: part of it would not be shown (see check_renderable).
+    errors: list[str] = field(default_factory=list)
+
+
+class UnrenderableBody(ValueError):
+    """The text cannot be rendered in full; the message says why, for the author."""
+
+
+def max_body_bytes() -> int:
+    return int(getattr(settings, "CURRICULUM_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES))
 
 
 # --- Sanitizing ------------------------------------------------------------------------
@@ -124,17 +173,184 @@ def sanitize(html: str) -> str:
     )
 
 
-def _markdown_to_html(text: str) -> str:
-    md = markdown_lib.Markdown(
-        extensions=["tables", "fenced_code", "codehilite", "toc", "sane_lists"],
-        extension_configs={
-            "codehilite": {"css_class": "highlight", "guess_lang": False},
-            "tables": {"use_align_attribute": True},  # align="", not style="" (styles are stripped)
-            "toc": {"toc_depth": "2-4"},
-        },
-        output_format="html",
+# --- Markdown -> HTML -----------------------------------------------------------------
+
+
+def _slugify(title: str) -> str:
+    """The ids Python-Markdown's toc extension gave, so links into old articles still work."""
+    value = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode("ascii")
+    value = re.sub(r"[^\w\s-]", "", value).strip().lower()
+    return re.sub(r"[-\s]+", "-", value)
+
+
+def _heading_ids(state: StateCore) -> None:
+    # A counter per slug keeps this linear even for thousands of identical headings
+    # (the usual "try -1, -2, ..." loop is quadratic).
+    seen: dict[str, int] = {}
+    for index, token in enumerate(state.tokens):
+        if token.type != "heading_open":
+            continue
+        inline = state.tokens[index + 1]
+        title = "".join(c.content for c in inline.children or [] if c.type in ("text", "code_inline"))
+        base = _slugify(title) or "section"
+        count = seen.get(base, 0)
+        seen[base] = count + 1
+        token.attrSet("id", base if count == 0 else f"{base}_{count}")
+
+
+def _closing_positions(state: StateBlock) -> dict[int, int]:
+    """Where the last closing sequence of each raw-HTML block type starts in the text."""
+    positions = state.env.setdefault("_html_last_close", {})
+    if not positions:
+        for number, (_, closing, _) in enumerate(HTML_SEQUENCES[:5]):
+            last = -1
+            for match in closing.finditer(state.src):
+                last = match.start()
+            positions[number] = last
+    return positions
+
+
+def _bounded_html_block(state: StateBlock, startLine: int, endLine: int, silent: bool) -> bool:
+    """markdown-it's html_block, except that an unclosed ``<style>``/``<!--``... block ends
+    at the next blank line instead of running to the end of the text.
+
+    Whether a closing tag exists anywhere later is looked up once per text, so a body of
+    many unclosed blocks stays linear.
+    """
+    if silent or not state.md.options.get("html") or state.is_code_block(startLine):
+        return html_block(state, startLine, endLine, silent)
+    start = state.bMarks[startLine] + state.tShift[startLine]
+    line_text = state.src[start : state.eMarks[startLine]]
+    for number, (opening, closing, _) in enumerate(HTML_SEQUENCES[:5]):
+        if opening.search(line_text):
+            closed_on_first_line = closing.search(line_text[1:]) is not None
+            if closed_on_first_line or _closing_positions(state)[number] > start:
+                break
+            next_line = startLine + 1
+            while next_line < endLine and not state.isEmpty(next_line):
+                next_line += 1
+            token = state.push("html_block", "", 0)
+            token.map = [startLine, next_line]
+            token.content = state.getLines(startLine, next_line, state.blkIndent, True)
+            token.meta = {"unclosed": True}
+            state.line = next_line
+            return True
+    return html_block(state, startLine, endLine, silent)
+
+
+def _warn(env: EnvType, message: str) -> None:
+    warnings = env.setdefault("warnings", [])
+    if message not in warnings:
+        warnings.append(message)
+
+
+def _guard_raw_html(state: StateCore) -> None:
+    """Show raw HTML as text where the sanitizer would drop it together with what follows."""
+    for token in state.tokens:
+        if token.type == "html_block":
+            found = _SWALLOWING_TAG.search(token.content)
+            if found or (token.meta or {}).get("unclosed"):
+                token.type = "html_as_text"
+                what = f"<{found.group(1).lower()}>" if found else "unclosed raw HTML"
+                _warn(state.env, _as_text_warning(what))
+        elif token.type == "inline":
+            for child in token.children or []:
+                if child.type == "html_inline" and (found := _SWALLOWING_TAG.search(child.content)):
+                    child.type = "text"
+                    _warn(state.env, _as_text_warning(f"<{found.group(1).lower()}>"))
+
+
+def _as_text_warning(what: str) -> str:
+    return (
+        f"Raw HTML {what} is not allowed in articles, so it is shown as text. "
+        "Remove it, or put it in a ```html code block to show it on purpose."
     )
-    return md.convert(text)
+
+
+@lru_cache(maxsize=64)
+def _lexer(language: str):
+    try:
+        return get_lexer_by_name(language) if language else TextLexer()
+    except ClassNotFound:
+        return TextLexer()
+
+
+_FORMATTER = HtmlFormatter(cssclass="highlight", wrapcode=True)
+
+
+def _render_code(self, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
+    # Same markup as Python-Markdown's codehilite: <div class="highlight"><pre><code>, and
+    # Pygments' short token classes, which static/curriculum/pygments.css styles.
+    token = tokens[idx]
+    language = token.info.strip().split(maxsplit=1)[0].lower() if token.info.strip() else ""
+    return highlight(token.content, _lexer(language), _FORMATTER)
+
+
+def _render_html_as_text(self, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
+    return f"<pre><code>{escape(tokens[idx].content, quote=False)}</code></pre>\n"
+
+
+def _render_cell(self, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
+    # markdown-it aligns with style="text-align:..."; the sanitizer drops styles, so use
+    # the align attribute, as before.
+    token = tokens[idx]
+    style = token.attrGet("style")
+    if style:
+        token.attrs.pop("style", None)
+        token.attrSet("align", str(style).split(":", 1)[1])
+    return self.renderToken(tokens, idx, options, env)
+
+
+def _inline_with(inline_md: MarkdownIt):
+    """markdown-it's core "inline" step, run by a parser with a lower nesting cap."""
+
+    def inline(state: StateCore) -> None:
+        for token in state.tokens:
+            if token.type == "inline":
+                if token.children is None:
+                    token.children = []
+                inline_md.inline.parse(token.content, inline_md, state.env, token.children)
+
+    return inline
+
+
+def _configured(max_nesting: int) -> MarkdownIt:
+    md = MarkdownIt("commonmark", {"html": True, "maxNesting": max_nesting})
+    md.enable(["table", "strikethrough"])
+    md.block.ruler.at("html_block", _bounded_html_block, {"alt": ["paragraph", "reference", "blockquote"]})
+    md.core.ruler.push("heading_ids", _heading_ids)
+    md.core.ruler.push("guard_raw_html", _guard_raw_html)
+    md.add_render_rule("fence", _render_code)
+    md.add_render_rule("code_block", _render_code)
+    md.add_render_rule("html_as_text", _render_html_as_text)
+    md.add_render_rule("th_open", _render_cell)
+    md.add_render_rule("td_open", _render_cell)
+    return md
+
+
+@lru_cache(maxsize=1)
+def _parser() -> MarkdownIt:
+    # Two parsers with the same rules, so neither mutates shared options per call
+    # (requests render in several threads).
+    md = _configured(MAX_NESTING)
+    md.core.ruler.at("inline", _inline_with(_configured(MAX_INLINE_NESTING)))
+    return md
+
+
+def _markdown_to_html(text: str) -> tuple[str, list[str], list[str]]:
+    """HTML, warnings, and errors (reasons part of the text would not be shown)."""
+    md = _parser()
+    env: dict[str, Any] = {}
+    tokens = md.parse(text, env)
+    errors = []
+    # Past maxNesting markdown-it skips the rest of the text: show what it kept, but
+    # never let an author save it.
+    if any(token.level >= MAX_NESTING - 1 for token in tokens):
+        errors.append(
+            f"Lists and quotes are nested too deeply (more than {MAX_NESTING // 2 - 1} levels): "
+            "everything below that depth would be cut off. Flatten the nesting."
+        )
+    return md.renderer.render(tokens, md.options, env), env.get("warnings", []), errors
 
 
 # --- Glossary -------------------------------------------------------------------------
@@ -284,23 +500,73 @@ def _postprocess(html: str, index: GlossaryIndex | None, id_prefix: str) -> Rend
 # --- Public API ------------------------------------------------------------------------
 
 
+def body_problems(text: str) -> list[str]:
+    """Why ``text`` could not be saved as an article body; no database, no cache (the loader
+    checks content files with it before anything is written)."""
+    limit = max_body_bytes()
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > limit:
+        return [_size_error(size, limit)]
+    try:
+        return _markdown_to_html(text)[2]
+    except Exception as exc:
+        return [_crash_error(exc)]
+
+
+def _size_error(size: int, limit: int) -> str:
+    return f"The text is {size / 1000:,.0f} KB; articles are limited to {limit / 1000:,.0f} KB. Split it up."
+
+
+def _crash_error(exc: Exception) -> str:
+    return f"This text cannot be rendered ({type(exc).__name__}); simplify its markup."
+
+
+def render_checked(text: str) -> Rendered:
+    """Render for an author (save, live preview): never raises; ``errors`` says why the
+    text cannot be saved. Over the size limit nothing is rendered at all."""
+    limit = max_body_bytes()
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > limit:
+        return Rendered(html="", errors=[_size_error(size, limit)])
+    try:
+        return render_markdown(text)
+    except Exception as exc:  # a renderer bug must not store a body that breaks every view
+        logger.exception("rendering a body failed")
+        return Rendered(html="", errors=[_crash_error(exc)])
+
+
+def check_renderable(text: str) -> list[str]:
+    """Refuse (``UnrenderableBody``) a body that cannot be shown in full; else its warnings.
+
+    The services call it at save, so a body that would fail or lose text on every view is
+    never stored.
+    """
+    rendered = render_checked(text)
+    if rendered.errors:
+        raise UnrenderableBody(" ".join(rendered.errors))
+    return rendered.warnings
+
+
 def render_markdown(text: str, *, link_terms: bool = True, index: GlossaryIndex | None = None) -> Rendered:
     """Sanitized HTML (and table of contents) for author-written markdown. Cached.
 
     ``index``: pass one ``glossary_index()`` when rendering many texts on one page, so the
-    glossary version is read once.
+    glossary version is read once. Never refuses text: ``errors`` says what a save would
+    refuse (see ``check_renderable``).
     """
     if link_terms and index is None:
         index = glossary_index()
-    digest = hashlib.sha256(text.encode()).hexdigest()
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
     version = index.version if (link_terms and index) else "none"
     key = f"curriculum:md:{RENDERER_VERSION}:{version}:{digest}"
     cached = cache.get(key)
     if cached is not None:
-        return Rendered(html=cached["html"], toc=cached["toc"])
-    clean = sanitize(_markdown_to_html(text))
+        return Rendered(**cached)
+    html, warnings, errors = _markdown_to_html(text)
+    clean = sanitize(html)
     rendered = _postprocess(clean, index if link_terms else None, id_prefix=digest[:6])
-    cache.set(key, {"html": rendered.html, "toc": rendered.toc}, CACHE_TTL)
+    rendered = Rendered(html=rendered.html, toc=rendered.toc, warnings=warnings, errors=errors)
+    cache.set(key, asdict(rendered), CACHE_TTL)
     return rendered
 
 

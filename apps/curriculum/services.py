@@ -15,7 +15,9 @@ from django.utils.formats import date_format
 
 from apps.core.errors import ApplicationError, PermissionDenied
 from apps.core.search import services as search_services
+from apps.core.validation import check_integer, check_length, reject_nul
 from apps.curriculum import selectors
+from apps.curriculum.markdown import UnrenderableBody, check_renderable
 from apps.curriculum.models import (
     Article,
     ArticleRead,
@@ -118,17 +120,45 @@ def _schedule_search(article: Article) -> None:
     search_services.search_index_schedule("article", [article.slug])
 
 
-def _check_fields(*, title: str, summary: str, body: str, section: str) -> None:
+# Lists and search show the summary whole: a few sentences, not a second article.
+MAX_SUMMARY_CHARS = 2000
+
+
+def _check_fields(*, title: str, summary: str, body: str, section: str, order: int) -> None:
+    """What every entry point gets refused with (API, pages, admin): a 400 naming the field."""
     if not title.strip():
         raise ApplicationError("Give the article a title.", field="title")
-    if len(title) > 200:
-        raise ApplicationError("Keep the title under 200 characters.", field="title")
+    check_length(Article, "title", title)
     if not summary.strip():
         raise ApplicationError("Write a one or two sentence summary; lists and search show it.", field="summary")
+    reject_nul(summary, "summary")
+    if len(summary) > MAX_SUMMARY_CHARS:
+        raise ApplicationError(f"Keep the summary under {MAX_SUMMARY_CHARS:,} characters.", field="summary")
     if not body.strip():
         raise ApplicationError("The article has no text yet.", field="body")
+    reject_nul(body, "body")
     if section not in Section.values:
         raise ApplicationError(f"Unknown section {section!r}.", field="section")
+    check_integer(Article, "order", order)
+
+
+def _check_body_renders(body: str) -> None:
+    """Refuse, at save, a body that could not be shown in full on every later view."""
+    try:
+        check_renderable(body)
+    except UnrenderableBody as exc:
+        raise ApplicationError(str(exc), field="body") from None
+
+
+def article_body_warnings(body: str) -> list[str]:
+    """What the author should know about a saved body (e.g. raw HTML shown as text).
+
+    Cheap after a save: the save rendered it and the render is cached.
+    """
+    try:
+        return check_renderable(body)
+    except UnrenderableBody as exc:
+        return [str(exc)]
 
 
 def _revision(article: Article, user: Any, note: str) -> ArticleRevision:
@@ -162,7 +192,10 @@ def article_create(
         slug_validator(slug)
     except Exception:
         raise ApplicationError("Use lowercase letters, digits and single hyphens for the slug.", field="slug") from None
-    _check_fields(title=title, summary=summary, body=body, section=section)
+    check_length(Article, "slug", slug)
+    _check_fields(title=title, summary=summary, body=body, section=section, order=order)
+    reject_nul(note, "note")
+    _check_body_renders(body)
     if Article.objects.filter(slug=slug).exists():
         raise ApplicationError(f"An article with the slug {slug!r} already exists.", field="slug")
     article = Article.objects.create(
@@ -226,7 +259,11 @@ def article_update(
         "section": current.section if section is None else section,
         "order": current.order if order is None else order,
     }
-    _check_fields(title=new["title"], summary=new["summary"], body=new["body"], section=new["section"])
+    _check_fields(**new)
+    reject_nul(note, "note")
+    if new["body"] != current.body:
+        # Only a changed body: one stored before these checks stays editable.
+        _check_body_renders(new["body"])
     topic_ids = None if topics is None else sorted(t.pk for t in topics)
     same_topics = topic_ids is None or topic_ids == sorted(current.topics.values_list("pk", flat=True))
     if same_topics and all(getattr(current, k) == v for k, v in new.items()):

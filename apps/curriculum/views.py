@@ -25,7 +25,7 @@ from django.views.decorators.http import require_GET, require_POST
 from apps.core.errors import ApplicationError
 from apps.curriculum import selectors, services
 from apps.curriculum.forms import ArticleForm, PreviewForm, ResourceFilterForm, TopicProgressForm
-from apps.curriculum.markdown import glossary_index, render_markdown
+from apps.curriculum.markdown import glossary_index, render_checked, render_markdown
 from apps.curriculum.models import Article, Section, TopicProgress
 
 RESOURCES_PER_PAGE = 20
@@ -241,6 +241,20 @@ def _diff_table(old: str, new: str, old_label: str, new_label: str) -> str:
     return mark_safe(table)  # noqa: S308 - difflib escapes &, < and > in every line; labels escaped above
 
 
+def _preview(body: str) -> dict:
+    """The preview pane: the rendered text, what was shown as text, and why a save would be refused."""
+    if not body.strip():
+        return {"preview_html": '<p class="muted">Nothing to preview yet.</p>'}
+    rendered = render_checked(body)
+    return {"preview_html": rendered.html, "preview_warnings": rendered.warnings, "preview_errors": rendered.errors}
+
+
+def _saved(request: HttpRequest, article: Article, message: str) -> None:
+    messages.success(request, message)
+    for warning in services.article_body_warnings(article.body):
+        messages.warning(request, warning)
+
+
 def _editor(
     request: HttpRequest,
     form: ArticleForm,
@@ -248,9 +262,9 @@ def _editor(
     *,
     status: int = 200,
     conflict: Article | None = None,
-    preview_html: str | None = None,
+    preview_body: str | None = None,
 ) -> HttpResponse:
-    context = {"form": form, "article": article, "preview_html": preview_html}
+    context = {"form": form, "article": article, **(_preview(preview_body) if preview_body is not None else {})}
     if conflict is not None:
         context["conflict"] = conflict
         context["conflict_diff"] = _diff_table(
@@ -263,7 +277,7 @@ def _editor(
 def author_article_create(request: HttpRequest) -> HttpResponse:
     form = ArticleForm(request.POST or None)
     if request.method == "POST" and request.POST.get("action") == "preview":
-        return _editor(request, form, None, preview_html=render_markdown(request.POST.get("body", "")).html)
+        return _editor(request, form, None, preview_body=request.POST.get("body", ""))
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -281,7 +295,7 @@ def author_article_create(request: HttpRequest) -> HttpResponse:
         except ApplicationError as exc:
             form.add_error(exc.field if exc.field in form.fields else None, exc.message)
         else:
-            messages.success(request, f"Draft “{article.title}” created. Publish it when it is ready.")
+            _saved(request, article, f"Draft “{article.title}” created. Publish it when it is ready.")
             return redirect("curriculum:author-article-edit", slug=article.slug)
     return _editor(request, form, None, status=400 if form.errors else 200)
 
@@ -293,7 +307,7 @@ def author_article_edit(request: HttpRequest, slug: str) -> HttpResponse:
         return _editor(request, ArticleForm(initial=ArticleForm.initial_for(article), article=article), article)
     form = ArticleForm(request.POST, article=article, initial={"slug": article.slug})
     if request.POST.get("action") == "preview":
-        return _editor(request, form, article, preview_html=render_markdown(request.POST.get("body", "")).html)
+        return _editor(request, form, article, preview_body=request.POST.get("body", ""))
     if not form.is_valid():
         return _editor(request, form, article, status=400)
     data = form.cleaned_data
@@ -319,7 +333,7 @@ def author_article_edit(request: HttpRequest, slug: str) -> HttpResponse:
             article,
             status=409,
             conflict=selectors.article_get_for_author(slug),
-            preview_html=render_markdown(data["body"]).html,
+            preview_body=data["body"],
         )
     except ApplicationError as exc:
         form.add_error(exc.field if exc.field in form.fields else None, exc.message)
@@ -327,7 +341,7 @@ def author_article_edit(request: HttpRequest, slug: str) -> HttpResponse:
     if updated.version == article.version:
         messages.info(request, "Nothing changed, so nothing was saved.")
     else:
-        messages.success(request, f"Saved as version {updated.version}.")
+        _saved(request, updated, f"Saved as version {updated.version}.")
     return redirect("curriculum:author-article-edit", slug=slug)
 
 
@@ -335,9 +349,10 @@ def author_article_edit(request: HttpRequest, slug: str) -> HttpResponse:
 @require_POST
 def author_preview(request: HttpRequest) -> HttpResponse:
     form = PreviewForm(request.POST)
-    body = form.cleaned_data["body"] if form.is_valid() else ""
-    html = render_markdown(body).html if body.strip() else '<p class="muted">Nothing to preview yet.</p>'
-    return render(request, "curriculum/author/preview.html", {"preview_html": html})
+    if not form.is_valid():  # e.g. a NUL character: say so instead of previewing nothing
+        errors = [e for field_errors in form.errors.values() for e in field_errors]
+        return render(request, "curriculum/author/preview.html", {"preview_errors": errors})
+    return render(request, "curriculum/author/preview.html", _preview(form.cleaned_data["body"]))
 
 
 @author_required
@@ -409,5 +424,5 @@ def author_article_revision_restore(request: HttpRequest, slug: str, version: in
     if updated.version == article.version:
         messages.info(request, f"Version {version} is the same as the current text; nothing to restore.")
     else:
-        messages.success(request, f"Restored version {version} as the new version {updated.version}.")
+        _saved(request, updated, f"Restored version {version} as the new version {updated.version}.")
     return redirect("curriculum:author-article-edit", slug=slug)

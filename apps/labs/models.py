@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import models
 
 from apps.core.models import TimeStampedModel
+from apps.labs.storage import private_storage
 
 
 class Queue(models.TextChoices):
@@ -102,6 +103,12 @@ class LabJob(models.Model):
             models.Index(fields=["status", "queue", "queued_at"], name="labjob_status_queue"),
             models.Index(fields=["status", "heartbeat_at"], name="labjob_status_heartbeat"),
         ]
+        # Seeing or stopping someone else's job is a grant (a support role), never implied by
+        # is_staff: authors are staff for the admin and must not read learners' code.
+        permissions = [
+            ("view_any_labjob", "Can see any learner's lab jobs, their code and events"),
+            ("cancel_any_labjob", "Can cancel any learner's lab job"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.lab_id}:{self.id} ({self.status})"
@@ -150,9 +157,13 @@ class Artifact(models.Model):
     job = models.ForeignKey(LabJob, on_delete=models.CASCADE, related_name="artifacts")
     name = models.CharField(max_length=255, help_text="Path the runner reported, relative to its work dir.")
     kind = models.CharField(max_length=64, blank=True)
-    file = models.FileField(upload_to=artifact_upload_to, max_length=500)
+    # Private: no URL maps these files (a learner's HTML must not run on the site's origin).
+    file = models.FileField(upload_to=artifact_upload_to, storage=private_storage, max_length=500)
     size = models.PositiveBigIntegerField()
     sha256 = models.CharField(max_length=64)
+    image_type = models.CharField(
+        max_length=16, blank=True, help_text="image/png, jpeg, gif or webp, checked from the bytes; empty otherwise."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

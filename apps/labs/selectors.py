@@ -1,7 +1,8 @@
 """Reads for labs: the catalogue, a learner's jobs and quota, queue positions, replay.
 
 Visibility rule, in one place (:func:`lab_job_visible_to`): a job is visible to its owner
-and to staff; to anyone else it does not exist (404, never 403).
+and to holders of ``labs.view_any_labjob`` (the support role; superusers); to anyone else,
+authors and other staff included, it does not exist (404, never 403).
 """
 
 from __future__ import annotations
@@ -123,8 +124,20 @@ def lab_quota(*, user: Any, queue: str, now: datetime | None = None) -> Quota:
 # --- jobs ---------------------------------------------------------------------------------
 
 
+VIEW_ANY = "labs.view_any_labjob"
+CANCEL_ANY = "labs.cancel_any_labjob"
+
+
 def lab_job_visible_to(job: LabJob, user: Any) -> bool:
-    return bool(getattr(user, "is_authenticated", False) and (job.owner_id == user.id or user.is_staff))
+    if not getattr(user, "is_authenticated", False):
+        return False
+    # An explicit permission, not is_staff: authors are staff (for the admin) and a job
+    # holds a learner's code and output.
+    return job.owner_id == user.id or user.has_perm(VIEW_ANY)
+
+
+def lab_job_cancellable_by(job: LabJob, user: Any) -> bool:
+    return lab_job_visible_to(job, user) and (job.owner_id == user.id or user.has_perm(CANCEL_ANY))
 
 
 def lab_job_get(*, job_id: uuid.UUID | str, user: Any) -> LabJob:
@@ -142,11 +155,14 @@ def lab_job_list(*, user: Any) -> QuerySet[LabJob]:
     return LabJob.objects.filter(owner=user).select_related("lab").order_by("-queued_at")
 
 
+def replay_page_size() -> int:
+    return max(1, int(settings.LABS_REPLAY_PAGE_SIZE))
+
+
 def lab_job_events_after(*, job: LabJob, after: int = 0, limit: int | None = None) -> list[LabJobEvent]:
-    qs = LabJobEvent.objects.filter(job=job, seq__gt=max(0, int(after))).order_by("seq")
-    if limit is not None:
-        qs = qs[:limit]
-    return list(qs)
+    """One page of events after ``after`` (never a whole job: ``limit`` defaults to a page)."""
+    limit = replay_page_size() if limit is None else limit
+    return list(LabJobEvent.objects.filter(job=job, seq__gt=max(0, int(after))).order_by("seq")[:limit])
 
 
 def lab_job_chart_points(*, job: LabJob, names: tuple[str, ...], up_to: int | None = None) -> list[dict[str, Any]]:
@@ -249,8 +265,15 @@ def lab_job_snapshot(job: LabJob, *, position: int | None = None) -> dict[str, A
     }
     if job.is_final:
         data["artifacts"] = [
-            {"id": a.pk, "name": a.name, "kind": a.kind, "size": a.size, "sha256": a.sha256,
-             "url": _artifact_url(job, a.pk)}
+            {
+                "id": a.pk,
+                "name": a.name,
+                "kind": a.kind,
+                "size": a.size,
+                "sha256": a.sha256,
+                "url": _artifact_url(job, a.pk),
+                "image": bool(a.image_type),
+            }
             for a in job.artifacts.order_by("name")
         ]
     return data
@@ -280,9 +303,10 @@ def lab_sandbox_status() -> SandboxStatus:
     from apps.labs.sandbox import SandboxError, get_backend
 
     name = str(settings.LABS_SANDBOX_BACKEND)
-    key = "labs:sandbox-status:" + hashlib.sha256(
-        repr((name, sorted((settings.LABS_SANDBOX_OPTIONS or {}).items()))).encode()
-    ).hexdigest()[:16]
+    key = (
+        "labs:sandbox-status:"
+        + hashlib.sha256(repr((name, sorted((settings.LABS_SANDBOX_OPTIONS or {}).items()))).encode()).hexdigest()[:16]
+    )
     cached = cache.get(key)
     if cached is not None:
         return SandboxStatus(**cached)
@@ -317,17 +341,28 @@ def lab_job_live_view(*, job_id: uuid.UUID | str, user: Any) -> dict[str, Any] |
     return {"queue": job.queue, "chart_metrics": lab_chart_metrics(job.lab), "is_owner": job.owner_id == user.id}
 
 
-def lab_job_replay(*, job_id: uuid.UUID | str, after: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The job's current snapshot and every event after ``after``, read in that order so the
-    snapshot is never older than the events (a final snapshot comes with all its events)."""
+def lab_job_replay(
+    *, job_id: uuid.UUID | str, after: int, limit: int | None = None
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The job's current snapshot and the first page of events after ``after``, read in that
+    order so the snapshot is never older than the events. The caller reads the rest with
+    :func:`lab_job_events_dicts` up to the snapshot's ``last_event_seq``, a page at a time:
+    a capped job still has thousands of events, and the web process never holds them all."""
     job = LabJob.objects.select_related("lab").get(pk=job_id)
     snapshot = lab_job_snapshot(job)
-    events = LabJobEvent.objects.filter(job_id=job_id, seq__gt=max(0, after), seq__lte=job.last_event_seq)
-    return snapshot, [_event_dict(e) for e in events.order_by("seq")]
+    events = lab_job_events_dicts(job_id=job_id, after=after, up_to=job.last_event_seq, limit=limit)
+    return snapshot, events
 
 
-def lab_job_events_dicts(*, job_id: uuid.UUID | str, after: int) -> list[dict[str, Any]]:
-    return [_event_dict(e) for e in LabJobEvent.objects.filter(job_id=job_id, seq__gt=after).order_by("seq")]
+def lab_job_events_dicts(
+    *, job_id: uuid.UUID | str, after: int, up_to: int | None = None, limit: int | None = None
+) -> list[dict[str, Any]]:
+    """One page (at most ``limit``, default LABS_REPLAY_PAGE_SIZE) of events after ``after``."""
+    limit = replay_page_size() if limit is None else limit
+    qs = LabJobEvent.objects.filter(job_id=job_id, seq__gt=max(0, after))
+    if up_to is not None:
+        qs = qs.filter(seq__lte=up_to)
+    return [_event_dict(e) for e in qs.order_by("seq")[:limit]]
 
 
 def lab_job_position_by_id(*, job_id: uuid.UUID | str) -> tuple[str, int | None]:

@@ -7,7 +7,7 @@
 - :func:`lab_job_execute` - run a claimed job in the sandbox (never unsandboxed).
 - :func:`lab_job_events_record` - persist a batch of events, push it after commit.
 - :func:`lab_job_finish` / :func:`lab_job_abort` - the one way into a final state.
-- :func:`lab_job_cancel` - owner or staff; queued ends now, running is stopped.
+- :func:`lab_job_cancel` - owner or ``labs.cancel_any_labjob``; queued ends now, running is stopped.
 - :func:`lab_jobs_reap` - requeue or fail jobs whose worker vanished; unstick the queue.
 
 Concurrency rules. Every state change is a conditional UPDATE (or a row lock) on the job
@@ -25,8 +25,8 @@ import hashlib
 import json
 import logging
 import math
+import re
 import resource
-import shutil
 import threading
 import time
 import uuid
@@ -49,8 +49,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.core.consumers import user_group
-from apps.core.errors import ApplicationError, NotFound, Throttled
+from apps.core.errors import ApplicationError, NotFound, PermissionDenied, Throttled
 from apps.labs import kinds
+from apps.labs.files import sniff_image_type
 from apps.labs.models import Artifact, Lab, LabJob, LabJobEvent
 from apps.labs.sandbox import (
     ExitStatus,
@@ -60,8 +61,9 @@ from apps.labs.sandbox import (
     SandboxLimits,
     get_backend,
     resolve_artifact_path,
+    work_dir_release,
 )
-from apps.labs.selectors import lab_job_snapshot, lab_job_visible_to, lab_quota
+from apps.labs.selectors import lab_job_cancellable_by, lab_job_snapshot, lab_job_visible_to, lab_quota
 
 logger = logging.getLogger(__name__)
 
@@ -199,32 +201,58 @@ def lab_job_submit(*, user: Any, lab: Lab | str, params: dict[str, Any] | None) 
     return job
 
 
-def lab_job_dispatch(*, owner_id: int, queue: str, locked: bool = False) -> list[uuid.UUID]:
-    """Hand this learner's oldest waiting jobs to Celery, up to LABS_MAX_DISPATCHED_PER_USER.
+def lab_job_dispatch(*, owner_id: int | None = None, queue: str, locked: bool = False) -> list[uuid.UUID]:
+    """Hand waiting jobs of ``queue`` to Celery, fairly, within two caps.
 
-    Fairness, simply: a learner never has more than that many jobs in the broker queue or
-    running on ``queue``; the rest wait in the database and are dispatched here when one of
-    theirs ends (finish, cancel, reaper). The broker queue is FIFO, so with the default of
-    1 it holds at most one job per learner: ten jobs from one learner and one from another
-    alternate instead of the other waiting behind all ten. ``selectors.lab_queue_order``
-    computes positions under exactly this rule.
+    - LABS_MAX_DISPATCHED_PER_USER: a learner never has more than that many jobs in the
+      broker queue or running on ``queue``; with the default of 1 the FIFO broker holds at
+      most one job per learner, so ten jobs from one learner and one from another alternate.
+    - LABS_MAX_RUNNING_PER_QUEUE (0 = none): all learners together never have more than that
+      many handed over, so a crowd of new accounts cannot fill the worker pool's queue; the
+      rest wait in the database.
+
+    Free slots go round-robin between learners (each learner's oldest waiting job first,
+    then each one's second, ...), exactly as ``selectors.lab_queue_order`` predicts. Called
+    when a job is submitted or ends (finish, cancel, reaper); ``owner_id`` only says whose
+    row the caller has locked (``locked``) or wants locked. Decisions are serialised per
+    queue by a transaction-scoped advisory lock, taken after any owner lock and never
+    followed by one, so the lock order (owner, then queue) cannot deadlock.
     """
     with transaction.atomic():
-        if not locked:
+        if owner_id is not None and not locked:
             _lock_owner(owner_id)
-        in_flight = LabJob.objects.filter(owner_id=owner_id, queue=queue).filter(
-            status__in=LabJob.ACTIVE, dispatched_at__isnull=False
-        ).count()
-        free = settings.LABS_MAX_DISPATCHED_PER_USER - in_flight
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"labs.dispatch.{queue}"])
+        in_flight = list(
+            LabJob.objects.filter(queue=queue, status__in=LabJob.ACTIVE, dispatched_at__isnull=False)
+            .values_list("owner_id", flat=True)
+        )
+        cap = settings.LABS_MAX_RUNNING_PER_QUEUE
+        free = cap - len(in_flight) if cap > 0 else math.inf
         if free <= 0:
             return []
-        waiting = list(
-            LabJob.objects.filter(
-                owner_id=owner_id, queue=queue, status=Status.QUEUED, dispatched_at__isnull=True
-            ).order_by("queued_at", "id").values_list("pk", flat=True)[:free]
+        per_user: dict[int, int] = {}
+        for owner in in_flight:
+            per_user[owner] = per_user.get(owner, 0) + 1
+        # Rows being changed elsewhere (a cancel holds its job row) are skipped, not waited
+        # for: waiting while holding the queue lock could deadlock with that transaction.
+        waiting = (
+            LabJob.objects.filter(queue=queue, status=Status.QUEUED, dispatched_at__isnull=True)
+            .select_for_update(skip_locked=True, of=("self",))
+            .order_by("queued_at", "id")
+            .values_list("pk", "owner_id")
         )
+        ranked = []
+        for position, (job_id, owner) in enumerate(waiting):
+            rank = per_user.get(owner, 0)
+            per_user[owner] = rank + 1
+            if rank < settings.LABS_MAX_DISPATCHED_PER_USER:
+                ranked.append((rank, position, job_id))
+        ranked.sort()
         sent = []
-        for job_id in waiting:
+        for _, _, job_id in ranked:
+            if len(sent) >= free:
+                break
             task_id = str(uuid.uuid4())
             if LabJob.objects.filter(pk=job_id, status=Status.QUEUED, dispatched_at__isnull=True).update(
                 dispatched_at=timezone.now(), celery_task_id=task_id
@@ -288,14 +316,23 @@ def _push_state_after_commit(job: LabJob) -> None:
 MAX_METRICS = 64
 
 
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _clean_text(value: str) -> str:
+    """jsonb refuses NUL, and a lone surrogate ("\\ud800" in the runner's JSON) cannot even be
+    encoded as UTF-8 for the database: both become U+FFFD."""
+    return _UNSTORABLE.sub("\ufffd", value)
+
+
 def _clean_json(value: Any, depth: int = 0) -> Any:
-    """Make untrusted runner output storable: jsonb rejects NUL in strings; bound nesting."""
+    """Make untrusted runner output storable: no NUL or lone surrogates; bound nesting."""
     if depth > 8:
         return None
     if isinstance(value, str):
-        return value.replace("\x00", "\ufffd")
+        return _clean_text(value)
     if isinstance(value, dict):
-        return {str(k).replace("\x00", "")[:100]: _clean_json(v, depth + 1) for k, v in value.items()}
+        return {_clean_text(str(k))[:100]: _clean_json(v, depth + 1) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_clean_json(v, depth + 1) for v in value]
     if isinstance(value, float) and not math.isfinite(value):
@@ -400,6 +437,13 @@ class _JobSession:
 
     If a write finds the job no longer ours (:class:`JobLost`) the next callback raises it,
     and ``run`` stops the sandbox.
+
+    Caps (the runner is untrusted): every event it sends counts toward LABS_MAX_EVENTS_PER_JOB
+    and its JSON size toward LABS_MAX_EVENT_BYTES_PER_JOB. Passing either sets
+    ``limit_reason``, drops what follows and makes ``should_cancel`` true, so the sandbox is
+    stopped through the cancel path and the job ends failed with that reason. Consecutive
+    progress events waiting for the same write are coalesced into the latest one (a progress
+    bar needs no history), so a tight progress loop stores a few rows a second.
     """
 
     QUIET_SECONDS = 0.05
@@ -423,6 +467,9 @@ class _JobSession:
         self._last_event_at = 0.0
         self._first_gap = 0.0  # quiet time before the oldest buffered event
         self._error: BaseException | None = None
+        self.events_seen = 0
+        self.event_bytes = 0
+        self.limit_reason = ""
         self._thread = threading.Thread(target=self._flusher, name=f"labjob-events-{job.pk}", daemon=True)
         self._thread.start()
 
@@ -433,15 +480,35 @@ class _JobSession:
 
     def on_event(self, event: RunnerEvent) -> None:
         self._raise_if_failed()
-        payload = event.payload
+        if self.limit_reason:
+            return  # the sandbox is being stopped; nothing more is kept
+        payload = _clean_json(event.payload if isinstance(event.payload, dict) else {"value": event.payload})
+        self.events_seen += 1
+        self.event_bytes += len(json.dumps(payload, ensure_ascii=False, default=str)) + len(event.type)
+        max_events, max_bytes = settings.LABS_MAX_EVENTS_PER_JOB, settings.LABS_MAX_EVENT_BYTES_PER_JOB
+        if self.events_seen > max_events:
+            self._limit(f"Event limit reached: the job sent more than {max_events:,} events (progress, metrics, "
+                        "log lines), so it was stopped. Report progress and metrics less often, for example "
+                        "every 100 steps.")
+            return
+        if self.event_bytes > max_bytes:
+            self._limit(f"Event limit reached: the job sent more than {_size_text(max_bytes)} of events, so it was "
+                        "stopped. Send fewer or smaller events (print less, report metrics less often).")
+            return
         if event.type == "log" and payload.get("stream") == "stderr":
             self.stderr_tail.append(str(payload.get("line", "")))
         elif event.type == "artifact":
             self.artifacts.append(payload)
-        self._append((event.type, payload))
+        self._append((event.type, payload), coalesce=event.type == "progress")
+
+    def _limit(self, reason: str) -> None:
+        self.limit_reason = reason
+        self.notice(reason)
 
     def should_cancel(self) -> bool:
         self._raise_if_failed()
+        if self.limit_reason:
+            return True
         now = time.monotonic()
         if now - self.last_heartbeat >= settings.LABS_HEARTBEAT_SECONDS:
             self._heartbeat(now)
@@ -470,12 +537,15 @@ class _JobSession:
         self._thread.join()
         self._raise_if_failed()
 
-    def _append(self, item: tuple[str, dict[str, Any]]) -> None:
+    def _append(self, item: tuple[str, dict[str, Any]], *, coalesce: bool = False) -> None:
         now = time.monotonic()
         with self._wake:
             if not self._buffer:
                 self._first_gap = now - self._last_event_at
             self._last_event_at = now
+            if coalesce and self._buffer and self._buffer[-1][0] == item[0]:
+                self._buffer[-1] = item  # the newer progress replaces the unwritten older one
+                return
             self._buffer.append(item)
             self._idle = False
             self._wake.notify_all()
@@ -531,6 +601,12 @@ class _JobSession:
             connection.close()  # this thread's own connection
 
 
+def _size_text(size: int) -> str:
+    if size >= 1024 * 1024:
+        return f"{size / (1024 * 1024):.3g} MB"
+    return f"{max(1, round(size / 1024))} KB"
+
+
 def _limits(lab: Lab) -> SandboxLimits:
     known = SandboxLimits.__dataclass_fields__
     return SandboxLimits(**{k: int(v) for k, v in (lab.limits or {}).items() if k in known})
@@ -549,6 +625,7 @@ def lab_job_execute(job: LabJob) -> LabJob | None:
     """
     session = _JobSession(job)
     work_dir = lab_job_work_dir(job)
+    backend = None
     try:
         try:
             backend = get_backend()
@@ -562,8 +639,7 @@ def lab_job_execute(job: LabJob) -> LabJob | None:
         job.sandbox_backend = backend.name
         kind = kinds.get_kind(job.lab.kind)
         runner_params, files = kinds.input_files(job.lab.param_schema, job.params)
-        if work_dir.exists():
-            shutil.rmtree(work_dir)  # a previous attempt's files
+        backend.release_work_dir(work_dir)  # a previous attempt's files (and quota mount)
         spec = JobSpec(job_id=str(job.pk), runner=kind.runner, params=runner_params, limits=_limits(job.lab),
                        work_dir=work_dir, files=files)
         session.notice(
@@ -580,6 +656,11 @@ def lab_job_execute(job: LabJob) -> LabJob | None:
                               reason=f"The sandbox could not run this job: {exc.message}")
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         session.close()  # every event is written before the job is declared finished
+        if session.limit_reason:
+            # Stopped through the cancel path by our own cap, not by a person (and events
+            # past the cap were dropped, so even a clean exit is not a trustworthy result).
+            exit_status = ExitStatus(exit_status.exit_code, "event_limit", session.limit_reason,
+                                     usage=exit_status.usage)
         return lab_job_finish(
             job, exit_status, job.metrics, stderr_tail=list(session.stderr_tail), artifacts=session.artifacts,
             # The sandbox's own cgroup accounting is per job; rusage is the fallback where it has none.
@@ -592,7 +673,10 @@ def lab_job_execute(job: LabJob) -> LabJob | None:
         with contextlib.suppress(BaseException):
             session.close()  # idempotent; stops the flusher on every path
         if not settings.LABS_KEEP_WORK_DIRS:
-            shutil.rmtree(work_dir, ignore_errors=True)
+            # Unmounts the job's quota filesystem (O(1) however deep its tree); what cannot
+            # be released now is left to the work-dir sweep (labs.lab_work_dirs_sweep).
+            with contextlib.suppress(OSError):
+                (backend.release_work_dir if backend is not None else work_dir_release)(work_dir)
 
 
 def _usage(before: resource.struct_rusage, after: resource.struct_rusage) -> dict[str, float | None]:
@@ -614,6 +698,8 @@ _OUTCOMES = {
     "timed_out": Status.TIMED_OUT,
     "out_of_memory": Status.FAILED,
     "output_limit": Status.FAILED,
+    "event_limit": Status.FAILED,
+    "disk_quota": Status.FAILED,
     "killed": Status.FAILED,
     "failed": Status.FAILED,
 }
@@ -635,6 +721,11 @@ def _reason(job: LabJob, exit_status: ExitStatus, stderr_tail: Sequence[str]) ->
         return f"Too much output: {detail} Print less often (for example every 100 steps)."
     if reason == "killed":
         return f"Stopped: {detail}"
+    if reason == "disk_quota":
+        return (f"Disk quota exceeded: the job wrote more than {_limits(job.lab).disk_mb} MB in its work directory. "
+                "Save fewer or smaller files (checkpoints, datasets).")
+    if reason == "event_limit":
+        return detail
     error = (job.result or {}).get("error") if isinstance(job.result, dict) else None
     who = "Error in your code" if job.lab.kind == "custom-script" else "The lab program stopped with an error"
     text = f"{who}: {error or detail}"
@@ -756,7 +847,7 @@ def _cancel_reason(row: LabJob) -> str:
         return "Cancelled."
     if by.pk == row.owner_id:
         return "Cancelled by you."
-    return f"Cancelled by {by} (staff)."
+    return f"Cancelled by {by} (support)."
 
 
 def _artifacts_store(job: LabJob, announced: Sequence[dict[str, Any]], work_dir: Path) -> list[str]:
@@ -790,11 +881,13 @@ def _artifacts_store(job: LabJob, announced: Sequence[dict[str, Any]], work_dir:
             continue
         digest = hashlib.sha256()
         with path.open("rb") as fh:
+            image_type = sniff_image_type(fh.read(16)) or ""  # from the bytes, never the name
+            fh.seek(0)
             for chunk in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(chunk)
         Artifact.objects.filter(job=job, name=name).delete()  # from an earlier attempt
         artifact = Artifact(job=job, name=name[:255], kind=str(payload.get("kind", ""))[:64], size=size,
-                            sha256=digest.hexdigest())
+                            sha256=digest.hexdigest(), image_type=image_type)
         with path.open("rb") as fh:
             artifact.file.save(PurePosixPath(name).name, File(fh), save=False)
         artifact.save()
@@ -820,7 +913,9 @@ def _evidence(job: LabJob) -> str:
 
 
 def lab_job_cancel(*, job: LabJob | uuid.UUID | str, user: Any) -> LabJob:
-    """Cancel a job (its owner or staff; anyone else gets NotFound, as if it did not exist).
+    """Cancel a job: its owner, or a holder of ``labs.cancel_any_labjob`` (support). Anyone
+    who may not see the job gets NotFound, as if it did not exist; one who may see it but not
+    cancel it (``view_any`` only) gets PermissionDenied. ``is_staff`` alone grants nothing.
 
     Queued: ends ``cancelled`` now and its Celery task is revoked (a delivery that slips
     through finds nothing to claim). Running: ``cancel_requested`` is set and a Redis key
@@ -833,6 +928,8 @@ def lab_job_cancel(*, job: LabJob | uuid.UUID | str, user: Any) -> LabJob:
             raise NotFound("There is no such lab job.")
     if not lab_job_visible_to(job, user):
         raise NotFound("There is no such lab job.")
+    if not lab_job_cancellable_by(job, user):
+        raise PermissionDenied("You can see this lab job but not cancel it (that needs the support role).")
     with transaction.atomic():
         _lock_owner(job.owner_id)
         queued = LabJob.objects.filter(pk=job.pk, status=Status.QUEUED).update(
@@ -884,7 +981,8 @@ def lab_jobs_reap(*, stale_after: float | None = None, redispatch_after: float |
       otherwise failed with reason "worker lost". A requested cancel ends it ``cancelled``.
     - ``queued`` and handed to Celery more than ``redispatch_after`` seconds ago: the message
       is sent again (a lost message; the claim makes a duplicate harmless).
-    - ``queued`` and never handed over while its learner has a free slot: dispatched.
+    - ``queued`` and never handed over while its learner and its queue have a free slot:
+      dispatched.
     """
     stale_after = settings.LABS_HEARTBEAT_STALE_SECONDS if stale_after is None else stale_after
     redispatch_after = settings.LABS_REDISPATCH_AFTER_SECONDS if redispatch_after is None else redispatch_after
@@ -910,12 +1008,9 @@ def lab_jobs_reap(*, stale_after: float | None = None, redispatch_after: float |
                 transaction.on_commit(lambda j=job_id, q=queue, t=task_id: _send_run_task(j, q, t))
                 counts["redispatched"] += 1
 
-    waiting = (
-        LabJob.objects.filter(status=Status.QUEUED, dispatched_at__isnull=True)
-        .values_list("owner_id", "queue").distinct()
-    )
-    for owner_id, queue in set(waiting):
-        counts["dispatched"] += len(lab_job_dispatch(owner_id=owner_id, queue=queue))
+    waiting = LabJob.objects.filter(status=Status.QUEUED, dispatched_at__isnull=True).values_list("queue", flat=True)
+    for queue in set(waiting.distinct()):
+        counts["dispatched"] += len(lab_job_dispatch(queue=queue))
     if any(counts.values()):
         logger.info("labs reaper: %s", counts)
     return counts

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
-from apps.core.errors import ApplicationError, NotFound, Throttled
+from apps.core.errors import ApplicationError, NotFound, PermissionDenied, Throttled
 from apps.labs import live
+from apps.labs.files import artifact_response
 from apps.labs.forms import LabLaunchForm
 from apps.labs.kinds import get_kind
 from apps.labs.models import LabJob
@@ -104,10 +106,7 @@ def job_list(request: HttpRequest) -> HttpResponse:
     positions = {}
     for queue in queues:
         positions.update(lab_queue_positions(queue=queue))
-    rows = [
-        {"job": job, "position": positions.get(job.pk), "key_metrics": lab_key_metrics(job.lab)}
-        for job in page
-    ]
+    rows = [{"job": job, "position": positions.get(job.pk), "key_metrics": lab_key_metrics(job.lab)} for job in page]
     return render(request, "labs/job_list.html", {"page": page, "rows": rows})
 
 
@@ -128,8 +127,10 @@ def job_detail(request: HttpRequest, job_id) -> HttpResponse:
         chart_metrics = ()  # nothing was charted and nothing will be: no empty box
     # Read after the snapshot and bounded by its seq, so the websocket's replay (after that
     # seq) neither repeats nor skips anything.
-    tail = [{"seq": e.seq, "type": e.type, "payload": e.payload}
-            for e in lab_job_log_tail(job=job, up_to=job.last_event_seq)]
+    tail = [
+        {"seq": e.seq, "type": e.type, "payload": e.payload}
+        for e in lab_job_log_tail(job=job, up_to=job.last_event_seq)
+    ]
     context = {
         "job": job,
         "s": snapshot,
@@ -142,8 +143,10 @@ def job_detail(request: HttpRequest, job_id) -> HttpResponse:
         "progress_html": live.render_progress(snapshot),
         "actions_html": live.render_actions(snapshot),
         "result_html": live.render_result(snapshot, is_owner=job.owner_id == request.user.id),
-        "params": [(spec.get("label") or spec["name"], job.params.get(spec["name"]), spec.get("type"))
-                   for spec in job.lab.param_schema],
+        "params": [
+            (spec.get("label") or spec["name"], job.params.get(spec["name"]), spec.get("type"))
+            for spec in job.lab.param_schema
+        ],
     }
     return render(request, "labs/job_detail.html", context)
 
@@ -154,7 +157,10 @@ def job_cancel(request: HttpRequest, job_id) -> HttpResponse:
     """GET: a confirmation page (the no-script path); POST: cancel, back to the job."""
     job = _job_or_404(request, job_id)
     if request.method == "POST":
-        job = lab_job_cancel(job=job, user=request.user)
+        try:
+            job = lab_job_cancel(job=job, user=request.user)
+        except PermissionDenied as exc:
+            raise DjangoPermissionDenied(exc.message) from exc
         if job.status == LabJob.Status.CANCELLED:
             messages.success(request, "The run was cancelled.")
         # A running job says "stopping..." in its live status line until it has stopped.
@@ -164,11 +170,12 @@ def job_cancel(request: HttpRequest, job_id) -> HttpResponse:
 
 @login_required
 def artifact_download(request: HttpRequest, job_id, artifact_id: int) -> FileResponse:
-    """Owner only: artifacts may contain what a learner's code wrote."""
+    """Owner only: artifacts hold what a learner's code wrote. Always an attachment, except
+    ``?inline=1`` for an image checked from its bytes (see ``apps.labs.files``)."""
     job = _job_or_404(request, job_id)
     if job.owner_id != request.user.id:
         raise Http404("There is no such file.")
     artifact = job.artifacts.filter(pk=artifact_id).first()
     if artifact is None:
         raise Http404("There is no such file.")
-    return FileResponse(artifact.file.open("rb"), as_attachment=True, filename=artifact.name.rsplit("/", 1)[-1])
+    return artifact_response(artifact, inline=request.GET.get("inline") == "1")

@@ -209,7 +209,7 @@ def direct_run(lab) -> float:
     first: list[float] = []
     t0 = time.time()
     backend.run(spec, lambda event: first or first.append(time.time() - t0))
-    shutil.rmtree(work_dir, ignore_errors=True)
+    backend.release_work_dir(work_dir)  # unmounts the job's quota work dir
     return first[0]
 
 

@@ -38,10 +38,13 @@ INSTALLED_APPS = [
     "apps.quiz",
     "apps.career",
     "apps.labs",
+    "axes",  # login lockout (see "Accounts: lockout" below)
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Early: under /api/ every error (404, 500, a body over the limit) is JSON, not a page.
+    "apps.core.api.middleware.ApiJsonErrorsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -50,6 +53,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last: turns a locked-out login (form, admin, API token) into a 429 that says when to retry.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -120,6 +126,36 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# --- Accounts: lockout, throttles, token expiry (apps/core/lockout.py, throttles.py) -----
+# django-axes sees every authenticate() call (login form, admin login, API token) and locks
+# per IP (a spray across accounts) and per username (a distributed attack on one account)
+# once AXES_FAILURE_LIMIT failures fall inside the cool-off window. Attempts refused while
+# locked are not counted, so a lock always ends AXES_COOLOFF_MINUTES after the last counted
+# failure: nobody can keep a victim locked without guessing again.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# A success clears only that account's failures from that IP (LockoutHandler), so logging
+# into one's own account cannot wash an IP's failed guesses at other accounts.
+AXES_RESET_ON_SUCCESS = True
+AXES_HANDLER = "apps.core.lockout.LockoutHandler"
+AXES_LOCKOUT_CALLABLE = "apps.core.lockout.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "apps.core.lockout.client_ip"
+AXES_ENABLE_ADMIN = True
+# Per-IP (signup) and per-account (password change) rates, DRF's "N/period" syntax, kept in
+# Django's cache by DRF's SimpleRateThrottle (apps/core/throttles.py).
+ACCOUNT_THROTTLE_RATES = {
+    "signup": env("THROTTLE_SIGNUP", "10/hour"),
+    "password_change": env("THROTTLE_PASSWORD_CHANGE", "10/hour"),
+}
+# API tokens older than this are refused (401); POST /api/v1/auth/token/ issues a fresh one.
+API_TOKEN_TTL_HOURS = env_int("API_TOKEN_TTL_HOURS", 24 * 7)
+
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
@@ -134,6 +170,12 @@ STORAGES = {
         "OPTIONS": {"location": str(DATA_DIR / "media")},
     },
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    # Files learners' code made (lab artifacts): outside MEDIA_ROOT, no URL maps them; they
+    # are downloaded only through the owner-checked views (apps/labs/files.py).
+    "private": {
+        "BACKEND": "apps.labs.storage.PrivateFileSystemStorage",
+        "OPTIONS": {"location": str(DATA_DIR / "private")},
+    },
 }
 MEDIA_URL = "/media/"
 MEDIA_ROOT = DATA_DIR / "media"
@@ -141,9 +183,13 @@ MEDIA_ROOT = DATA_DIR / "media"
 # --- REST API ---------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        # First, so a refused or missing token answers 401 + WWW-Authenticate rather than 403.
+        "apps.core.api.authentication.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
     ],
+    # Client IPs for throttles: REMOTE_ADDR unless we sit behind that many trusted proxies
+    # (DRF's default would believe any X-Forwarded-For a client sends).
+    "NUM_PROXIES": env_int("TRUSTED_PROXY_COUNT", 0),
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
     "DEFAULT_PAGINATION_CLASS": "apps.core.api.pagination.DefaultPagination",
     "PAGE_SIZE": 20,
@@ -218,10 +264,29 @@ LABS_EVENT_BATCH_SECONDS = float(env("LABS_EVENT_BATCH_SECONDS", "0.2") or 0.2)
 LABS_MAX_ARTIFACT_MB = env_int("LABS_MAX_ARTIFACT_MB", 50)
 LABS_MAX_ARTIFACTS_PER_JOB = env_int("LABS_MAX_ARTIFACTS_PER_JOB", 20)
 LABS_KEEP_WORK_DIRS = env_bool("LABS_KEEP_WORK_DIRS", False)
+# Per-job caps on what a runner may send (every event counts, coalesced progress too); a job
+# passing one is stopped with "Event limit reached". Progress events are coalesced to the
+# latest one per write, so the stored rows stay well under the count.
+LABS_MAX_EVENTS_PER_JOB = env_int("LABS_MAX_EVENTS_PER_JOB", 20_000)
+LABS_MAX_EVENT_BYTES_PER_JOB = env_int("LABS_MAX_EVENT_BYTES_PER_JOB", 5 * 1024 * 1024)
+# Replays (websocket resume, events API) read this many events per query and frame.
+LABS_REPLAY_PAGE_SIZE = env_int("LABS_REPLAY_PAGE_SIZE", 500)
+# Jobs handed to Celery (queued in the broker or running) per queue, all learners together:
+# jobs beyond it wait in the database, so new accounts cannot take the whole worker pool.
+# Set it to the queue's worker concurrency; 0 = no cap.
+LABS_MAX_RUNNING_PER_QUEUE = env_int("LABS_MAX_RUNNING_PER_QUEUE", 4)
 CELERY_BEAT_SCHEDULE["labs-reaper"] = {
     "task": "labs.lab_jobs_reap",
     "schedule": float(LABS_REAPER_INTERVAL_SECONDS),
     "options": {"queue": "cpu", "expires": float(LABS_REAPER_INTERVAL_SECONDS)},
+}
+# Work dirs (quota mounts) of jobs that are no longer queued or running, left by a crashed
+# worker, are unmounted and removed this often (and once at each worker's start).
+LABS_WORK_DIRS_SWEEP_SECONDS = env_int("LABS_WORK_DIRS_SWEEP_SECONDS", 600)
+CELERY_BEAT_SCHEDULE["labs-work-dirs-sweep"] = {
+    "task": "labs.lab_work_dirs_sweep",
+    "schedule": float(LABS_WORK_DIRS_SWEEP_SECONDS),
+    "options": {"queue": "cpu", "expires": float(LABS_WORK_DIRS_SWEEP_SECONDS)},
 }
 
 # --- LLM providers / embeddings -------------------------------------------------------
@@ -241,8 +306,30 @@ LOGGING = {
 
 SITE_NAME = "GenAI Zero to Hero"
 
+# --- Content-Security-Policy (django-csp) ----------------------------------------------
+# Every script and stylesheet is a static file: no inline code, no eval, no third-party
+# origins. 'self' covers same-origin ws:/wss: (CSP Level 3), which the lab job pages use.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    }
+}
+
 # --- Shipped content --------------------------------------------------------------------
 CONTENT_DIR = Path(env("CONTENT_DIR", str(BASE_DIR / "content")))
+# Article bodies larger than this are refused at save (a 400 naming `body`): rendering is
+# linear, and at 50 KB the worst body renders in about half a second on one core (bench/markdown).
+# The largest shipped article is ~6 KB.
+CURRICULUM_MAX_BODY_BYTES = env_int("CURRICULUM_MAX_BODY_BYTES", 50_000)
 # Each: loader(content_dir: Path) -> one-line summary. Order matters (labs link to milestones).
 CONTENT_LOADERS = [
     "apps.curriculum.loader.curriculum_load",

@@ -9,9 +9,7 @@ from config.settings.base import DEBUG, SECRET_KEY
 if DEBUG:
     raise ImproperlyConfigured("DJANGO_DEBUG must be off in production.")
 if not SECRET_KEY or SECRET_KEY.startswith("insecure-") or len(SECRET_KEY) < 32:
-    raise ImproperlyConfigured(
-        "Set DJANGO_SECRET_KEY (or DJANGO_SECRET_KEY_FILE) to a random value of 32+ characters."
-    )
+    raise ImproperlyConfigured("Set DJANGO_SECRET_KEY (or DJANGO_SECRET_KEY_FILE) to a random value of 32+ characters.")
 if not env("DJANGO_ALLOWED_HOSTS"):
     raise ImproperlyConfigured("Set DJANGO_ALLOWED_HOSTS to the site's host names (comma separated).")
 
@@ -28,3 +26,9 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 LABS_SANDBOX_BACKEND = env("LABS_SANDBOX_BACKEND", "docker")
+# Sessions end after a week (or DJANGO_SESSION_COOKIE_AGE seconds) rather than Django's two.
+SESSION_COOKIE_AGE = env_int("DJANGO_SESSION_COOKIE_AGE", 60 * 60 * 24 * 7)
+SESSION_COOKIE_SAMESITE = "Lax"
+# No script reads the CSRF cookie: pages and htmx send the token from the template.
+CSRF_COOKIE_HTTPONLY = True
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"

@@ -14,3 +14,6 @@ REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_CLASSES": []}
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
 EMBEDDING_WARM_UP = False
+# Account rates generous across the suite (the cache outlives each test); tests of the
+# throttles set their own small rates.
+ACCOUNT_THROTTLE_RATES = {"signup": "1000/minute", "password_change": "1000/minute"}

@@ -191,7 +191,10 @@ def test_preview_renders_sanitized_html_for_authors_only(client, author, learner
     response = client.post(url, {"body": body}, HTTP_HX_REQUEST="true")
     html = response.content.decode()
     assert response.status_code == 200 and '<h2 id="hi">Hi</h2>' in html and 'data-term="gradient"' in html
-    assert "<script" not in html and "javascript:" not in html
+    # The script is shown as escaped text (with a warning) and the refused link as its literal
+    # text: neither is markup.
+    assert "<script" not in html and '="javascript:' not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "shown as text" in html
 
 
 def test_preview_without_javascript_rerenders_the_form(client, author, article):

@@ -51,8 +51,11 @@ def no_celery(monkeypatch) -> list[tuple]:
     sent: list[tuple] = []
     from config.celery import app
 
-    monkeypatch.setattr(app, "send_task", lambda name, args=None, queue=None, task_id=None, **kw: sent.append(
-        (name, tuple(args or ()), queue, task_id)))
+    monkeypatch.setattr(
+        app,
+        "send_task",
+        lambda name, args=None, queue=None, task_id=None, **kw: sent.append((name, tuple(args or ()), queue, task_id)),
+    )
     monkeypatch.setattr(app.control, "revoke", lambda task_id, **kw: sent.append(("revoke", task_id)))
     return sent
 
@@ -69,6 +72,25 @@ def wait_for(predicate: Callable[[], object], timeout: float, interval: float = 
 
 def job_state(job_id) -> LabJob:
     return LabJob.objects.select_related("lab").get(pk=job_id)
+
+
+def job_final(job_id, timeout: float) -> LabJob:
+    """Wait for the job to reach a final state and return it."""
+    return wait_for(
+        lambda: (j := job_state(job_id)).is_final and j,
+        timeout,
+        message=f"job did not end within {timeout} s: {job_state(job_id).status}",
+    )
+
+
+@pytest.fixture(scope="module")
+def bubblewrap_available() -> None:
+    from apps.labs.sandbox import SandboxError, get_backend
+
+    try:
+        get_backend("bubblewrap").check_available()
+    except SandboxError as exc:
+        pytest.skip(f"bubblewrap sandbox unavailable here: {exc.message}")
 
 
 def start_worker(name: str) -> subprocess.Popen:

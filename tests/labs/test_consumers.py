@@ -69,9 +69,9 @@ def test_anonymous_is_closed_with_4401(running_job):
     assert _close_code(_connect(f"/ws/labs/jobs/{running_job.pk}/")) == 4401
 
 
-def test_other_learner_is_closed_with_4403_and_so_is_an_unknown_job(running_job, other_learner):
-    assert _close_code(_connect(f"/ws/labs/jobs/{running_job.pk}/", other_learner)) == 4403
-    assert _close_code(_connect(f"/ws/labs/jobs/{uuid.uuid4()}/", other_learner)) == 4403
+def test_other_learner_is_closed_with_4404_and_so_is_an_unknown_job(running_job, other_learner):
+    assert _close_code(_connect(f"/ws/labs/jobs/{running_job.pk}/", other_learner)) == 4404
+    assert _close_code(_connect(f"/ws/labs/jobs/{uuid.uuid4()}/", other_learner)) == 4404
 
 
 def test_foreign_origin_is_refused(running_job, learner):

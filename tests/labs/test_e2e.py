@@ -9,26 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from apps.labs.models import Artifact, LabJob, LabJobEvent
+from apps.labs.models import Artifact, LabJobEvent
 from apps.labs.services import lab_job_cancel, lab_job_submit, lab_jobs_reap
-from tests.labs.conftest import job_state, start_worker, stop_worker, wait_for
+from tests.labs.conftest import job_final, job_state, start_worker, stop_worker, wait_for
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.timeout(120)]
-
-
-@pytest.fixture(scope="module")
-def bubblewrap_available() -> None:
-    from apps.labs.sandbox import SandboxError, get_backend
-
-    try:
-        get_backend("bubblewrap").check_available()
-    except SandboxError as exc:
-        pytest.skip(f"bubblewrap sandbox unavailable here: {exc.message}")
-
-
-def _final(job_id, timeout: float) -> LabJob:
-    return wait_for(lambda: (j := job_state(job_id)).is_final and j, timeout,
-                    message=f"job did not end within {timeout} s: {job_state(job_id).status}")
 
 
 def _sandbox_pids(job_id) -> set[int]:
@@ -84,7 +69,7 @@ def test_spam_classifier_succeeds_graded_with_events_in_order(
     bubblewrap_available, purged_queues, labs, learner, celery_worker_process
 ):
     job = lab_job_submit(user=learner, lab="spam-classifier", params={})
-    job = _final(job.pk, 60)
+    job = job_final(job.pk, 60)
     assert job.status == "succeeded", job.reason
     assert job.metrics["accuracy"] >= 0.95 and {"precision", "recall", "f1"} <= job.metrics.keys()
     assert job.grade["passed"] is True and job.grade["targets"][0]["metric"] == "accuracy"
@@ -100,24 +85,34 @@ def test_spam_classifier_succeeds_graded_with_events_in_order(
     artifact = Artifact.objects.get(job=job)
     assert artifact.name == "model_summary.json" and b'"vocabulary_size"' in artifact.file.read()
     # The worker removes the work dir right after recording the final state.
-    wait_for(lambda: not (Path(os.environ["LABS_WORK_ROOT"]) / str(job.pk)).exists(), 10,
-             message="the job's work dir was left behind")
+    wait_for(
+        lambda: not (Path(os.environ["LABS_WORK_ROOT"]) / str(job.pk)).exists(),
+        10,
+        message="the job's work dir was left behind",
+    )
 
 
 def test_cancelling_a_running_script_really_stops_its_processes(
     bubblewrap_available, purged_queues, labs, learner, celery_worker_process
 ):
     job = lab_job_submit(user=learner, lab="custom-script", params={"code": SLEEPER})
-    wait_for(lambda: LabJobEvent.objects.filter(job_id=job.pk, payload__line="ready").exists(), 40,
-             message="the script never started")
+    wait_for(
+        lambda: LabJobEvent.objects.filter(job_id=job.pk, payload__line="ready").exists(),
+        40,
+        message="the script never started",
+    )
     pids = _sandbox_pids(job.pk)
     assert len(pids) >= 3, pids  # bwrap, the runner, its `sleep` child (at least)
     lab_job_cancel(job=job.pk, user=learner)
-    job = _final(job.pk, 15)  # the script sleeps far longer: only a real cancel ends it in time
+    job = job_final(job.pk, 15)  # the script sleeps far longer: only a real cancel ends it in time
     assert job.status == "cancelled" and job.reason == "Cancelled by you."
-    wait_for(lambda: not (pids & _sandbox_pids(job.pk)) and all(not Path(f"/proc/{p}").exists()
-                                                                 or _is_zombie(p) for p in pids),
-             10, message="sandbox processes survived the cancel")
+    wait_for(
+        lambda: (
+            not (pids & _sandbox_pids(job.pk)) and all(not Path(f"/proc/{p}").exists() or _is_zombie(p) for p in pids)
+        ),
+        10,
+        message="sandbox processes survived the cancel",
+    )
 
 
 def _is_zombie(pid: int) -> bool:
@@ -133,14 +128,20 @@ def test_a_job_whose_worker_is_killed_ends_in_a_final_state(
     """SIGKILL the whole worker mid-job: the sandbox dies with it (--die-with-parent), the
     reaper sees the stale heartbeat and requeues once, a fresh worker finishes the job."""
     job = lab_job_submit(user=learner, lab="custom-script", params={"code": TICKER})
-    wait_for(lambda: LabJobEvent.objects.filter(job_id=job.pk, type="metric").count() >= 3, 40,
-             message="the job never got going")
+    wait_for(
+        lambda: LabJobEvent.objects.filter(job_id=job.pk, type="metric").count() >= 3,
+        40,
+        message="the job never got going",
+    )
     pids = _sandbox_pids(job.pk)
     assert pids
     os.killpg(celery_worker_process.pid, signal.SIGKILL)
     celery_worker_process.wait(10)
-    wait_for(lambda: all(not Path(f"/proc/{p}").exists() or _is_zombie(p) for p in pids), 10,
-             message="the sandbox outlived its worker")
+    wait_for(
+        lambda: all(not Path(f"/proc/{p}").exists() or _is_zombie(p) for p in pids),
+        10,
+        message="the sandbox outlived its worker",
+    )
     assert job_state(job.pk).status == "running"  # nobody has told the database yet
 
     time.sleep(1.5)
@@ -151,7 +152,7 @@ def test_a_job_whose_worker_is_killed_ends_in_a_final_state(
 
     worker = start_worker(f"second-{os.getpid()}-{time.monotonic_ns()}@localhost")
     try:
-        job = _final(job.pk, 60)
+        job = job_final(job.pk, 60)
     finally:
         stop_worker(worker)
     assert job.status == "succeeded", job.reason

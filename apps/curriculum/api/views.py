@@ -17,8 +17,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.api.pagination import DefaultPagination
+from apps.core.validation import NulFreeInputMixin, integer_bounds
 from apps.curriculum import selectors, services
-from apps.curriculum.markdown import render_markdown
+from apps.curriculum.markdown import max_body_bytes, render_markdown
 from apps.curriculum.models import Article, Resource, Section, SubTrack, Topic, TopicProgress
 
 TAGS = ["curriculum"]
@@ -214,12 +215,26 @@ class ArticleDetailOutput(ArticleListOutput):
         return list(article.topics.values_list("slug", flat=True))
 
 
-class ArticleInput(serializers.Serializer):
+class ArticleWriteOutput(ArticleDetailOutput):
+    warnings = serializers.SerializerMethodField(
+        help_text="What the author should know about the saved body, e.g. raw HTML shown as text."
+    )
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_warnings(self, article: Article) -> list[str]:
+        return services.article_body_warnings(article.body)
+
+
+class ArticleInput(NulFreeInputMixin, serializers.Serializer):
+    # Limits are checked again by the services; stating them here puts them in the schema.
     title = serializers.CharField(max_length=200)
     section = serializers.ChoiceField(choices=Section.choices)
-    summary = serializers.CharField()
-    body = serializers.CharField(trim_whitespace=False)
-    order = serializers.IntegerField(required=False, default=0)
+    summary = serializers.CharField(max_length=services.MAX_SUMMARY_CHARS)
+    body = serializers.CharField(
+        trim_whitespace=False,
+        help_text=f"Markdown, at most {max_body_bytes():,} bytes (UTF-8).",
+    )
+    order = serializers.IntegerField(required=False, default=0, **integer_bounds(Article, "order"))
     topics = serializers.SlugRelatedField(slug_field="slug", queryset=Topic.objects.all(), many=True, required=False)
     note = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
 
@@ -259,8 +274,8 @@ class ArticleListApi(ListApi):
         summary="Create a draft article (authors)",
         request=InputSerializer,
         responses={
-            201: ArticleDetailOutput,
-            400: OpenApiResponse(description="Invalid input"),
+            201: ArticleWriteOutput,
+            400: OpenApiResponse(description="Invalid input: the field name maps to the reasons"),
             403: OpenApiResponse(description="Not an author"),
         },
     )
@@ -268,7 +283,7 @@ class ArticleListApi(ListApi):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         article = services.article_create(user=request.user, **data.validated_data)
-        return Response(ArticleDetailOutput(article).data, status=status.HTTP_201_CREATED)
+        return Response(ArticleWriteOutput(article).data, status=status.HTTP_201_CREATED)
 
 
 class ArticleDetailApi(APIView):
@@ -280,7 +295,9 @@ class ArticleDetailApi(APIView):
             ref_name = "CurriculumArticleUpdate"  # unique in the schema across apps
 
         expected_version = serializers.IntegerField(
-            min_value=1, help_text="The version your edit started from; a newer saved version makes this a 409."
+            min_value=1,
+            max_value=integer_bounds(Article, "version")["max_value"],
+            help_text="The version your edit started from; a newer saved version makes this a 409.",
         )
 
         def __init__(self, *args, **kwargs):
@@ -302,8 +319,8 @@ class ArticleDetailApi(APIView):
         summary="Edit an article (authors); refused with 409 if someone saved since",
         request=InputSerializer,
         responses={
-            200: ArticleDetailOutput,
-            400: OpenApiResponse(description="Invalid input"),
+            200: ArticleWriteOutput,
+            400: OpenApiResponse(description="Invalid input: the field name maps to the reasons"),
             403: OpenApiResponse(description="Not an author"),
             409: OpenApiResponse(description="Edit conflict: current_version, updated_by, updated_at"),
         },
@@ -315,7 +332,7 @@ class ArticleDetailApi(APIView):
         data.is_valid(raise_exception=True)
         fields = {k: v for k, v in data.validated_data.items() if k in data.initial_data or k == "expected_version"}
         article = services.article_update(article, user=request.user, **fields)
-        return Response(ArticleDetailOutput(article).data)
+        return Response(ArticleWriteOutput(article).data)
 
 
 class ArticlePublishApi(APIView):
@@ -375,18 +392,21 @@ class ArticleRevisionListApi(ListApi):
 class ArticleRevisionRestoreApi(APIView):
     permission_classes = [IsAuthor]
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(NulFreeInputMixin, serializers.Serializer):
         class Meta:
             ref_name = "CurriculumRevisionRestore"  # unique in the schema across apps
 
-        expected_version = serializers.IntegerField(min_value=1)
+        expected_version = serializers.IntegerField(
+            min_value=1, max_value=integer_bounds(Article, "version")["max_value"]
+        )
 
     @extend_schema(
         tags=TAGS,
         summary="Restore a revision as a new version (authors)",
         request=InputSerializer,
         responses={
-            200: ArticleDetailOutput,
+            200: ArticleWriteOutput,
+            400: OpenApiResponse(description="The revision's text cannot be saved today (e.g. over the size limit)"),
             404: OpenApiResponse(description="No such revision"),
             409: OpenApiResponse(description="Edit conflict"),
         },
@@ -400,7 +420,7 @@ class ArticleRevisionRestoreApi(APIView):
         article = services.article_revision_restore(
             article, revision=revision, user=request.user, expected_version=data.validated_data["expected_version"]
         )
-        return Response(ArticleDetailOutput(article).data)
+        return Response(ArticleWriteOutput(article).data)
 
 
 # --- Glossary and resources -------------------------------------------------------------
@@ -512,7 +532,7 @@ class ProgressApi(APIView):
 class TopicProgressApi(APIView):
     permission_classes = [IsAuthenticated]
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(NulFreeInputMixin, serializers.Serializer):
         class Meta:
             ref_name = "CurriculumTopicStatusUpdate"  # unique in the schema across apps
 

@@ -7,8 +7,11 @@ Retry-After header) when a quota is used up.
 
 from __future__ import annotations
 
-from django.http import FileResponse
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
+import json
+from typing import Any
+
+from django.http import FileResponse, QueryDict
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
@@ -16,7 +19,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.api.pagination import DefaultPagination
-from apps.core.errors import NotFound
+from apps.core.errors import ApplicationError, NotFound
+from apps.labs.files import artifact_response
 from apps.labs.selectors import (
     lab_job_events_after,
     lab_job_get,
@@ -103,6 +107,8 @@ class LabJobListApi(APIView):
     """The caller's jobs, newest first (paginated)."""
 
     permission_classes = [IsAuthenticated]
+    # Declares the page shape (count/next/previous/results, page/page_size) in the schema.
+    pagination_class = DefaultPagination
 
     @extend_schema(responses=LabJobOutputSerializer(many=True))
     def get(self, request: Request) -> Response:
@@ -115,8 +121,49 @@ class LabJobListApi(APIView):
         return paginator.get_paginated_response(LabJobOutputSerializer(data, many=True).data)
 
 
+FORM_META_FIELDS = frozenset({"lab", "params", "csrfmiddlewaretoken"})
+
+
+def _submission_from_form(data: QueryDict) -> dict[str, Any]:
+    """A form-encoded or multipart submission as the JSON one: ``{"lab", "params"}``.
+
+    ``params`` may come as a JSON object in a ``params`` field, as ``params.<name>`` or
+    ``params[<name>]`` fields, or as plain ``<name>`` fields (what an HTML form sends). All
+    of them end up in the one ``params`` dict that the lab's schema then validates, so a
+    value outside the schema is refused with 400 naming the field whatever the content
+    type, and an unknown name is refused, never silently dropped.
+    """
+    params: dict[str, Any] = {}
+    raw = data.get("params")
+    if raw not in (None, ""):
+        try:
+            decoded = json.loads(raw)
+        except ValueError:
+            raise ApplicationError(
+                "params must be a JSON object, e.g. {\"C\": 2}, or send each parameter as its own field "
+                "(params.C=2).",
+                field="params",
+            ) from None
+        if not isinstance(decoded, dict):
+            raise ApplicationError("params must be an object of parameter names to values.", field="params")
+        params.update(decoded)
+    for key in data:
+        if key in FORM_META_FIELDS:
+            continue
+        name = key
+        if key.startswith("params.") and len(key) > len("params."):
+            name = key[len("params."):]
+        elif key.startswith("params[") and key.endswith("]"):
+            name = key[len("params["):-1]
+        params[name] = data.get(key)
+    return {"lab": data.get("lab", ""), "params": params}
+
+
 class LabJobSubmitApi(APIView):
-    """Launch a lab: validates ``params`` against the lab's schema, checks quota, queues the job."""
+    """Launch a lab: validates ``params`` against the lab's schema, checks quota, queues the job.
+
+    JSON, form-encoded and multipart bodies are validated the same way (the lab's schema).
+    """
 
     permission_classes = [IsAuthenticated]
 
@@ -125,9 +172,26 @@ class LabJobSubmitApi(APIView):
         lab = serializers.SlugField(help_text="The lab's slug, e.g. spam-classifier.")
         params = serializers.DictField(required=False, default=dict, help_text="Omitted parameters take their default.")
 
-    @extend_schema(request=InputSerializer, responses={201: LabJobOutputSerializer})
+        def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+            # A parameter sent beside ``params`` instead of inside it must not be dropped
+            # silently (the job would run with the default).
+            unknown = sorted(set(self.initial_data) - {"lab", "params"}) if isinstance(self.initial_data, dict) else []
+            if unknown:
+                raise serializers.ValidationError(
+                    {unknown[0]: [f"Unknown field {unknown[0]!r}: send lab parameters inside params."]}
+                )
+            return attrs
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            201: LabJobOutputSerializer,
+            404: OpenApiResponse(description="No such lab, or it is not available."),
+        },
+    )
     def post(self, request: Request) -> Response:
-        serializer = LabJobSubmitApi.InputSerializer(data=request.data)
+        data = _submission_from_form(request.data) if isinstance(request.data, QueryDict) else request.data
+        serializer = LabJobSubmitApi.InputSerializer(data=data)
         serializer.is_valid(raise_exception=True)
         job = lab_job_submit(user=request.user, lab=serializer.validated_data["lab"],
                              params=serializer.validated_data["params"])
@@ -187,7 +251,7 @@ class LabJobEventListApi(APIView):
 
 
 class LabJobCancelApi(APIView):
-    """Cancel a queued or running job (owner or staff). Returns the job; a running one ends shortly."""
+    """Cancel a queued or running job (owner or support). Returns the job; a running one ends shortly."""
 
     permission_classes = [IsAuthenticated]
 
@@ -210,4 +274,5 @@ class LabJobArtifactDownloadApi(APIView):
         artifact = job.artifacts.filter(pk=artifact_id).first() if job.owner_id == request.user.id else None
         if artifact is None:
             raise NotFound("There is no such file.")
-        return FileResponse(artifact.file.open("rb"), as_attachment=True, filename=artifact.name.rsplit("/", 1)[-1])
+        # An attachment, octet-stream, nosniff, CSP sandbox: never rendered on our origin.
+        return artifact_response(artifact)

@@ -1,7 +1,8 @@
 """Lab sandboxes: run a lab runner isolated, stream its events, report how it ended.
 
 The contract is in :mod:`.base` (``SandboxBackend``, ``JobSpec``, ``SandboxLimits``,
-``ExitStatus``, ``get_backend``); events and their parser in :mod:`.events`; backends in
+``ExitStatus``, ``get_backend``); per-job quota work dirs and their sweep in
+:mod:`.workdirs`; events and their parser in :mod:`.events`; backends in
 :mod:`.bubblewrap` and :mod:`.docker`. Importing this package does not need Django.
 """
 
@@ -20,6 +21,7 @@ from .base import (
     resolve_artifact_path,
 )
 from .events import EVENT_TYPES, EventParser, RunnerEvent
+from .workdirs import work_dir_release, work_dirs_sweep
 
 __all__ = [
     "BACKENDS",
@@ -35,4 +37,6 @@ __all__ = [
     "SandboxUnavailable",
     "get_backend",
     "resolve_artifact_path",
+    "work_dir_release",
+    "work_dirs_sweep",
 ]

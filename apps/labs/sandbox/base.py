@@ -46,7 +46,9 @@ BACKENDS: dict[str, str] = {
 }
 
 #: The reasons :class:`ExitStatus` may carry.
-EXIT_REASONS = frozenset({"succeeded", "failed", "timed_out", "out_of_memory", "cancelled", "killed", "output_limit"})
+EXIT_REASONS = frozenset(
+    {"succeeded", "failed", "timed_out", "out_of_memory", "cancelled", "killed", "output_limit", "disk_quota"}
+)
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,9 @@ class SandboxLimits:
     ``memory_mb``: memory of the whole job (cgroup / container limit, swap included).
     ``max_processes``: processes + threads of the whole job (pids cgroup / pids_limit).
     ``max_file_mb``: largest file the job may write (RLIMIT_FSIZE).
+    ``disk_mb``: everything the job may keep in its work dir (its own size-limited
+    filesystem, see :mod:`.workdirs`; ``disk_quota`` when it fills up). A tmpfs: it is
+    charged to the job's memory, so keep it at or below ``memory_mb``.
     ``max_log_bytes``: log output kept; past it log lines are dropped (one notice says so).
     ``gpu_count``: GPUs to expose; 0 means none.
     """
@@ -67,6 +72,7 @@ class SandboxLimits:
     memory_mb: int = 2048
     max_processes: int = 64
     max_file_mb: int = 256
+    disk_mb: int = 512
     max_log_bytes: int = 1_000_000
     gpu_count: int = 0
 
@@ -186,8 +192,42 @@ class SandboxBackend:
         """
         raise NotImplementedError
 
+    def prepare_work_dir(self, spec: JobSpec, uid: int, gid: int) -> Path:
+        """Make ``spec.work_dir`` the job's own filesystem of ``limits.disk_mb`` MB.
+
+        Called by :meth:`start` (callers do not); replaces whatever a previous attempt
+        left there. Raises :class:`SandboxUnavailable` when the quota cannot be applied:
+        a job never runs without a disk bound.
+        """
+        from .workdirs import work_dir_mount
+
+        try:
+            work_dir_mount(spec.work_dir, disk_mb=spec.limits.disk_mb, uid=uid, gid=gid)
+        except OSError as exc:
+            raise SandboxUnavailable(
+                f"Cannot create the job's disk-quota work dir ({exc.strerror or exc}): run the worker as root "
+                "or with CAP_SYS_ADMIN."
+            ) from exc
+        return spec.work_dir.resolve()
+
+    def release_work_dir(self, path: Path) -> None:
+        """Unmount and delete a job's work dir (after its artifacts were read).
+
+        The caller owns this call: the work dir outlives :meth:`run` so the worker can
+        collect artifacts. Safe on a missing dir and on any tree a job can build.
+        """
+        from .workdirs import work_dir_release
+
+        work_dir_release(Path(path))
+
+    def reap_stale(self) -> int:
+        """At worker start: remove what a dead worker of this host left (containers,
+        cgroups); return how many things were removed. Never touches live jobs."""
+        return 0
+
     def start(self, spec: JobSpec) -> SandboxHandle:
-        """Write ``spec.json`` and ``spec.files`` into ``spec.work_dir`` and launch the runner.
+        """Prepare the work dir (:meth:`prepare_work_dir`), write ``spec.json`` and
+        ``spec.files`` into it and launch the runner.
 
         Returns at once with a handle; the job keeps running until it exits, hits a limit
         or is stopped. Raises :class:`SandboxError` when the job cannot be started.
@@ -327,12 +367,14 @@ def classify_exit(
     oom_killed: bool = False,
     stderr_tail: str = "",
     launcher_failed: bool = False,
+    disk_full: bool = False,
 ) -> ExitStatus:
     """Turn what a backend saw into an :class:`ExitStatus` a learner can read.
 
     ``code`` follows the shell convention (128+N = killed by signal N). A stop the worker
     asked for wins; then the OOM killer (or an allocation failure in the tail of stderr);
-    then the exit code, with hints for the limits a job typically trips over.
+    then a full work dir (``disk_quota``) for a job that failed; then the exit code,
+    with hints for the limits a job typically trips over.
     """
     if stop_reason == "timed_out":
         return ExitStatus(None, "timed_out", f"Stopped after the {limits.wall_seconds} s time limit.")
@@ -344,6 +386,10 @@ def classify_exit(
         return ExitStatus(code, "out_of_memory", f"Ran out of memory (limit {limits.memory_mb} MB).")
     if stop_reason is not None:
         return ExitStatus(None, "killed", "The sandbox was stopped by the worker.")
+    if disk_full and code not in (0, None):
+        return ExitStatus(
+            code, "disk_quota", f"The job wrote more than the {limits.disk_mb} MB allowed in its work directory."
+        )
     if code == 0:
         return ExitStatus(0, "succeeded", "Finished successfully.")
     if code is None:
@@ -378,21 +424,29 @@ def check_relative_path(name: str) -> PurePosixPath:
 
 def write_inputs(spec: JobSpec) -> None:
     """Create ``work_dir`` and write ``spec.json`` and ``spec.files`` into it."""
+    import errno
     import json
 
     spec.work_dir.mkdir(parents=True, exist_ok=True)
-    for name, content in spec.files.items():
-        rel = check_relative_path(name)
-        if rel.as_posix() == "spec.json":
-            raise SandboxError("An input file may not be called spec.json.")
-        target = spec.work_dir / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(content)
     try:
         payload = json.dumps(spec.to_runner_json(), indent=2)
     except (TypeError, ValueError) as exc:
         raise SandboxError(f"The job's parameters are not JSON-serializable: {exc}") from exc
-    (spec.work_dir / "spec.json").write_text(payload)
+    try:
+        for name, content in spec.files.items():
+            rel = check_relative_path(name)
+            if rel.as_posix() == "spec.json":
+                raise SandboxError("An input file may not be called spec.json.")
+            target = spec.work_dir / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(content)
+        (spec.work_dir / "spec.json").write_text(payload)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise SandboxError(
+                f"The job's input files do not fit in its {spec.limits.disk_mb} MB work directory."
+            ) from exc
+        raise
 
 
 def resolve_artifact_path(work_dir: Path, relative: str) -> Path:

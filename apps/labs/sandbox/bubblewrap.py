@@ -8,7 +8,7 @@ How a job is launched (worker running as root, the CI and single-host case)::
               --cap-drop ALL (+SETUID/SETGID/SETPCAP for setpriv only) --clearenv
               read-only /usr, interpreter at /opt/python, venv site-packages at /opt/site,
               gpu_workers at /opt/app; /work = the job dir (rw); private /tmp, /proc, /dev
-              --seccomp FD
+              --seccomp FD (deny by default: the allow-list of .seccomp_allowlist)
           setpriv --reuid 65534 --regid 65534 --clear-groups --no-new-privs
                   --inh-caps=-all --bounding-set=-all
             /opt/python/bin/python3.X -m gpu_workers.runners <runner> /work/spec.json
@@ -56,8 +56,9 @@ from .base import (
     classify_exit,
     write_inputs,
 )
-from .cgroups import JobCgroups
+from .cgroups import AnyJobCgroups, cgroups_unavailable_reason, create_job_cgroups, reap_stale_cgroups
 from .events import EventParser, RunnerEvent
+from .workdirs import quota_unavailable_reason, work_dir_full
 
 MiB = 1024 * 1024
 # Paths inside the sandbox: private tmpfs mounts, not the host's shared /tmp.
@@ -94,7 +95,7 @@ class BubblewrapHandle(SandboxHandle):
     """State of one bubblewrap job."""
 
     process: subprocess.Popen | None = None
-    cgroups: JobCgroups | None = None
+    cgroups: AnyJobCgroups | None = None
     stderr_tail: bytearray = field(default_factory=bytearray)
     notes: list[str] = field(default_factory=list)
     finished: bool = False
@@ -103,7 +104,8 @@ class BubblewrapHandle(SandboxHandle):
 
 
 class BubblewrapBackend(SandboxBackend):
-    """Runs jobs under bubblewrap + seccomp + rlimits + cgroup v1 limits.
+    """Runs jobs under bubblewrap + seccomp + rlimits + cgroup (v1 or v2) limits, each in
+    its own size-limited work dir (:mod:`.workdirs`).
 
     Options (``LABS_SANDBOX_OPTIONS``):
 
@@ -113,7 +115,9 @@ class BubblewrapBackend(SandboxBackend):
     ``runners_dir``: the ``gpu_workers`` package bound at /opt/app/gpu_workers.
     ``uid``/``gid``: the job's identity (65534 = nobody).
     ``cpus``: CPU quota via cpu.cfs_quota_us (default: min(2, CPUs)); also sets thread counts.
-    ``cgroup_root``: where the v1 controllers are mounted; ``use_cgroups``: False to skip.
+    ``cgroup_root``: where cgroupfs is mounted (v1 controllers below it, or the v2
+       unified hierarchy itself). Without pids and memory limits there, the backend is
+       unavailable: it never runs jobs with rlimits only.
     ``address_space_headroom_mb``: RLIMIT_AS = memory_mb + this (None: no RLIMIT_AS).
        PyTorch alone reserves ~1.3 GB of address space, so RLIMIT_AS cannot equal the
        memory limit; the memory cgroup is the real limit, RLIMIT_AS a backstop. It is
@@ -121,6 +125,8 @@ class BubblewrapBackend(SandboxBackend):
     ``nofile``: open-file limit. ``output_limit_bytes``: total output after which the job
        is killed (``output_limit``); default max(16 x max_log_bytes, 64 MiB).
     ``extra_ro_binds``: ``{host_path: sandbox_path}`` read-only extras (datasets, models).
+    ``seccomp_mode``: ``"allowlist"`` (deny by default: only :mod:`.seccomp_allowlist`)
+       or ``"denylist"`` (allow by default, minus the denials); see :mod:`.seccomp`.
     """
 
     name = "bubblewrap"
@@ -135,12 +141,12 @@ class BubblewrapBackend(SandboxBackend):
         "gid": 65534,
         "cpus": None,
         "cgroup_root": "/sys/fs/cgroup",
-        "use_cgroups": True,
         "address_space_headroom_mb": 1536,
         "nofile": 1024,
         "output_limit_bytes": None,
         "extra_ro_binds": None,
         "probe_timeout": 30,
+        "seccomp_mode": "allowlist",
     }
 
     # check_available() runs one trivial sandbox per distinct configuration per process
@@ -190,8 +196,13 @@ class BubblewrapBackend(SandboxBackend):
             )
         if not (self.runners_dir / "runners" / "__init__.py").is_file():
             raise SandboxUnavailable(f"The runners package is missing at {self.runners_dir}/runners.")
+        if self.options["seccomp_mode"] not in seccomp.SECCOMP_MODES:
+            raise SandboxUnavailable(
+                f"Unknown LABS_SANDBOX_OPTIONS['seccomp_mode'] {self.options['seccomp_mode']!r}: "
+                f"choose one of {', '.join(seccomp.SECCOMP_MODES)}."
+            )
         try:
-            os.close(seccomp.build_bpf())
+            os.close(seccomp.build_bpf(self.options["seccomp_mode"]))
         except (ImportError, OSError) as exc:
             raise SandboxUnavailable(
                 f"Cannot build the seccomp filter ({exc}): run `pip install pyseccomp` in the worker's "
@@ -201,6 +212,12 @@ class BubblewrapBackend(SandboxBackend):
         with self._probe_lock:
             if key in self._probe_ok:
                 return
+            error = cgroups_unavailable_reason(Path(self.options["cgroup_root"]))
+            if error:
+                raise SandboxUnavailable(f"bubblewrap cannot limit jobs here: {error}")
+            error = quota_unavailable_reason()
+            if error:
+                raise SandboxUnavailable(f"bubblewrap cannot limit jobs' disk here: {error}")
             error = self._probe()
             if error:
                 # Not cached: the next check tries again (the host may have been fixed).
@@ -222,8 +239,11 @@ class BubblewrapBackend(SandboxBackend):
                 handle = self._launch(spec, inner)
             except SandboxError as exc:
                 return f"bubblewrap could not start a sandbox: {exc.message}"
-            lines = [e.payload.get("line", "") for e in self.stream(handle) if e.type == "log"]
-            status = self.wait(handle)
+            try:
+                lines = [e.payload.get("line", "") for e in self.stream(handle) if e.type == "log"]
+                status = self.wait(handle)
+            finally:
+                self.release_work_dir(spec.work_dir)
         if status.ok and "sandbox-ok" in lines:
             return None
         hint = (
@@ -258,8 +278,9 @@ class BubblewrapBackend(SandboxBackend):
         limits = spec.limits
         if not os.path.exists(self.bwrap):
             raise SandboxUnavailable("bubblewrap is not installed: run `apt-get install -y bubblewrap` (as root).")
+        job_ids = (self.uid, self.gid) if self.root_mode else (os.getuid(), os.getgid())
+        work_dir = self.prepare_work_dir(spec, *job_ids)
         write_inputs(spec)
-        work_dir = spec.work_dir.resolve()
         self._prepare_work_dir(work_dir)
 
         handle = BubblewrapHandle(spec=spec)
@@ -267,15 +288,23 @@ class BubblewrapBackend(SandboxBackend):
         fds: list[int] = []
         try:
             cg_name = f"job-{_safe_name(spec.job_id)}-{uuid.uuid4().hex[:6]}"
-            if self.options["use_cgroups"] and self.root_mode:
-                handle.cgroups = JobCgroups.create(Path(self.options["cgroup_root"]), cg_name)
+            handle.cgroups = create_job_cgroups(Path(self.options["cgroup_root"]), cg_name)
+            if handle.cgroups is not None:
                 handle.cgroups.set_limits(
                     max_processes=limits.max_processes,
                     memory_bytes=limits.memory_mb * MiB,
                     cpus=self.cpus,
                 )
                 handle.notes.extend(handle.cgroups.notes)
-            seccomp_fd = seccomp.build_bpf()
+            if handle.cgroups is None or not (handle.cgroups.limits_processes and handle.cgroups.limits_memory):
+                # Never weaker than promised: rlimits alone do not bound a whole job.
+                raise SandboxUnavailable(
+                    "bubblewrap could not give this job its cgroup pids and memory limits ("
+                    + ("; ".join(handle.notes) or "no cgroup hierarchy")
+                    + ").",
+                    permanent=False,
+                )
+            seccomp_fd = seccomp.build_bpf(self.options["seccomp_mode"])
             fds.append(seccomp_fd)
             argv = self._prlimit_args(limits, handle) + self._bwrap_args(spec, work_dir, seccomp_fd, fds)
             argv += self._identity_args() + inner
@@ -308,14 +337,16 @@ class BubblewrapBackend(SandboxBackend):
 
     _last_reap = 0.0
 
+    def reap_stale(self) -> int:
+        """At worker start: remove empty job cgroups left by a dead worker."""
+        return reap_stale_cgroups(Path(self.options["cgroup_root"]), min_age=60.0)
+
     def _maybe_reap(self) -> None:
         # Groups of jobs whose worker died hard are removed here, at most every 10 min.
-        if not (self.options["use_cgroups"] and self.root_mode):
-            return
         now = time.monotonic()
         if now - BubblewrapBackend._last_reap > 600:
             BubblewrapBackend._last_reap = now
-            JobCgroups.reap_stale(Path(self.options["cgroup_root"]))
+            reap_stale_cgroups(Path(self.options["cgroup_root"]))
 
     def _prepare_work_dir(self, work_dir: Path) -> None:
         if not self.root_mode:
@@ -593,6 +624,7 @@ class BubblewrapBackend(SandboxBackend):
             oom_killed=oom,
             stderr_tail=bytes(handle.stderr_tail).decode("utf-8", errors="replace"),
             launcher_failed=code == _LAUNCHER_FAILED and not handle.stderr_tail.strip(),
+            disk_full=work_dir_full(handle.spec.work_dir),
         )
         if handle.cgroups:
             status.usage = handle.cgroups.usage()

@@ -10,6 +10,15 @@ pids quota, rlimits for file size / open files / core dumps / CPU time, a privat
 Logs are read from ``GET /containers/{id}/logs?follow=1`` (8-byte multiplexed frames,
 demultiplexed here) and parsed with the same :class:`~.events.EventParser` as every
 backend. The container is removed once its status has been read.
+
+The work dir is the job's own size-limited mount (:mod:`.workdirs`, made by the worker
+like for bubblewrap) bound at ``/work``. With ``path_map`` (a worker in a container), the
+work root must be a shared mount (``rshared``) so the engine sees the per-job mounts.
+
+Containers carry the worker's identity (host, pid, process start time) in labels: at
+worker start :meth:`DockerBackend.reap_stale` removes the containers of a dead worker of
+this host (a container does not die with its worker), and a retry first removes whatever
+an earlier attempt of the same job left, so names never collide.
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -36,11 +46,42 @@ from .base import (
     write_inputs,
 )
 from .events import EventParser, RunnerEvent
+from .workdirs import quota_unavailable_reason, work_dir_full
 
 MiB = 1024 * 1024
 SANDBOX_TMP = "/tmp"  # noqa: S108 - the container's private tmpfs
 API_VERSION = "1.43"
 STREAMS = {1: "stdout", 2: "stderr"}
+LABEL_JOB = "genai-labs.job-id"
+LABEL_HOST = "genai-labs.worker-host"
+LABEL_PID = "genai-labs.worker-pid"
+LABEL_STARTED = "genai-labs.worker-started"
+
+
+def _process_start(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (tells a reused pid apart)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces and parentheses: split after its ")".
+    return stat.rpartition(")")[2].split()[19]
+
+
+def worker_labels() -> dict[str, str]:
+    """Labels naming this worker process (the one that starts and watches the container)."""
+    pid = os.getpid()
+    return {LABEL_HOST: socket.gethostname(), LABEL_PID: str(pid), LABEL_STARTED: _process_start(pid) or ""}
+
+
+def worker_alive(labels: dict[str, str]) -> bool:
+    """Whether the worker process named by ``labels`` (of this host) still runs."""
+    try:
+        pid = int(labels.get(LABEL_PID, ""))
+    except ValueError:
+        return False
+    started = _process_start(pid)
+    return started is not None and started == labels.get(LABEL_STARTED)
 
 
 @dataclass
@@ -130,6 +171,9 @@ class DockerBackend(SandboxBackend):
             ) from exc
         except (docker.errors.DockerException, requests.RequestException) as exc:
             raise SandboxUnavailable(f"Docker engine error while looking up {image!r}: {exc}") from exc
+        error = quota_unavailable_reason()
+        if error:
+            raise SandboxUnavailable(f"The docker backend cannot limit jobs' disk here: {error}")
 
     # -- launch -----------------------------------------------------------------------------
 
@@ -177,8 +221,9 @@ class DockerBackend(SandboxBackend):
                 "TMPDIR": SANDBOX_TMP,
             },
             "labels": {
-                "genai-labs.job-id": spec.job_id,
+                LABEL_JOB: spec.job_id,
                 "genai-labs.runner": spec.runner,
+                **worker_labels(),
             },
             "detach": True,
             "tty": False,
@@ -224,10 +269,15 @@ class DockerBackend(SandboxBackend):
 
         if not spec.runner.isidentifier():
             raise SandboxError(f"Invalid runner name {spec.runner!r}.")
+        uid, gid = self.job_identity()
+        self.prepare_work_dir(spec, uid, gid)
         write_inputs(spec)
-        _give_work_dir_to(spec.work_dir, *self.job_identity())
+        _give_work_dir_to(spec.work_dir, uid, gid)
         handle = DockerHandle(spec=spec)
         try:
+            # An earlier attempt of this job (its worker died) may still run or hold the
+            # name: only one attempt may ever run, so it goes first.
+            self._remove_containers({LABEL_JOB: spec.job_id})
             container = self.client.containers.create(**self.container_kwargs(spec))
             handle.container_id = container.id
             handle.started_at = time.monotonic()
@@ -396,9 +446,32 @@ class DockerBackend(SandboxBackend):
                 stop_reason=handle.stop_reason,
                 oom_killed=bool(state.get("OOMKilled")),
                 stderr_tail=bytes(handle.stderr_tail).decode("utf-8", errors="replace"),
+                disk_full=work_dir_full(handle.spec.work_dir),
             )
         if not self.options["keep_containers"]:
             self._remove(handle)
+
+    def _remove_containers(self, labels: dict[str, str], *, unless_alive: bool = False) -> int:
+        """Force-remove (kill) containers carrying ``labels``; return how many."""
+        filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
+        removed = 0
+        for info in self.client.api.containers(all=True, filters=filters):
+            if unless_alive and worker_alive(info.get("Labels") or {}):
+                continue
+            with contextlib.suppress(Exception):  # gone meanwhile: fine
+                self.client.api.remove_container(info["Id"], force=True, v=True)
+                removed += 1
+        return removed
+
+    def reap_stale(self) -> int:
+        """At worker start: remove the containers of dead workers of this host."""
+        import docker.errors
+        import requests
+
+        try:
+            return self._remove_containers({LABEL_HOST: socket.gethostname()}, unless_alive=True)
+        except (docker.errors.DockerException, requests.RequestException, OSError):
+            return 0  # no engine yet: jobs will report it; nothing to clean either
 
     def _remove(self, handle: DockerHandle) -> None:
         with contextlib.suppress(Exception):

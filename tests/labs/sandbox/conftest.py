@@ -16,6 +16,7 @@ import pytest
 
 from apps.labs.sandbox import ExitStatus, JobSpec, RunnerEvent, SandboxBackend, SandboxLimits, SandboxUnavailable
 from apps.labs.sandbox.bubblewrap import BubblewrapBackend
+from apps.labs.sandbox.workdirs import work_dir_release
 
 from .fake_docker_engine import FakeDockerEngine
 
@@ -115,8 +116,11 @@ def bwrap_backend() -> BubblewrapBackend:
 
 
 @pytest.fixture
-def work_dir(tmp_path: Path) -> Path:
-    return tmp_path / "work"
+def work_dir(tmp_path: Path) -> Iterator[Path]:
+    path = tmp_path / "work"
+    yield path
+    # The job's quota mount outlives run() (artifacts are read from it): release it.
+    work_dir_release(path)
 
 
 @pytest.fixture

@@ -142,6 +142,7 @@ class FakeDockerEngine:
     def route(self, method: str, path: str):
         table = [
             ("GET", r"/_ping", self._ping),
+            ("GET", r"/containers/json", self._list),
             ("GET", r"/images/(?P<name>.+)/json", self._image),
             ("POST", r"/containers/create", self._create),
             ("GET", r"/containers/(?P<id>[^/]+)/json", self._inspect),
@@ -185,9 +186,43 @@ class FakeDockerEngine:
         if payload.get("Image") not in self.images:
             h._json(404, {"message": f"No such image: {payload.get('Image')}"})
             return
+        name = q.get("name", "")
+        if name and any(c.name == name and not c.removed for c in self.containers.values()):
+            # What the real engine answers when a name is taken (e.g. by a crashed attempt).
+            h._json(409, {"message": f'Conflict. The container name "/{name}" is already in use.'})
+            return
         ident = uuid.uuid4().hex + uuid.uuid4().hex
         self.containers[ident] = FakeContainer(ident, q.get("name", ""), payload, self.program)
         h._json(201, {"Id": ident, "Warnings": []})
+
+    def add_container(self, name: str, labels: dict[str, str], *, running: bool = True) -> FakeContainer:
+        """A container someone else made (a crashed worker's job), running until killed."""
+        ident = uuid.uuid4().hex + uuid.uuid4().hex
+        c = FakeContainer(ident, name, {"Image": "genai-labs-runner:latest", "Labels": labels}, FakeProgram(hang=True))
+        c.started = running
+        if not running:
+            c.finished.set()
+        self.containers[ident] = c
+        return c
+
+    def _list(self, h: _Handler, m: dict, q: dict, body: bytes) -> None:
+        """GET /containers/json: only ``all`` and ``label`` filters (k or k=v) are supported."""
+        wanted = json.loads(q.get("filters") or "{}").get("label", [])
+        found = []
+        for c in self.containers.values():
+            running = c.started and not c.finished.is_set()
+            if c.removed or not (running or q.get("all") in ("1", "true", "True")):
+                continue
+            labels = c.payload.get("Labels") or {}
+            ok = True
+            for item in wanted:
+                key, sep, value = item.partition("=")
+                ok = ok and key in labels and (not sep or labels[key] == value)
+            if ok:
+                found.append(
+                    {"Id": c.id, "Names": ["/" + c.name], "Labels": labels, "State": "running" if running else "exited"}
+                )
+        h._json(200, found)
 
     def _inspect(self, h: _Handler, m: dict, q: dict, body: bytes) -> None:
         c = self._container(h, m["id"])

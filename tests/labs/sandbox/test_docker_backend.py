@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import socket
 import time
 from pathlib import Path
 
 import pytest
 
-from apps.labs.sandbox import SandboxUnavailable
+from apps.labs.sandbox import SandboxUnavailable, seccomp
 from apps.labs.sandbox.docker import DockerBackend
+from apps.labs.sandbox.seccomp_allowlist import ALLOWED_SYSCALLS
 
 from .conftest import make_spec
 from .fake_docker_engine import FakeProgram, frame
@@ -42,7 +46,11 @@ def test_create_payload_is_hardened(fake_engine, work_dir):
     assert payload["User"] == "65534:65534"
     assert payload["Cmd"] == ["python", "-B", "-m", "gpu_workers.runners", "char_gpt", "/work/spec.json"]
     assert payload["NetworkDisabled"] is True
-    assert payload["Labels"] == {"genai-labs.job-id": spec.job_id, "genai-labs.runner": "char_gpt"}
+    labels = payload["Labels"]
+    assert labels["genai-labs.job-id"] == spec.job_id and labels["genai-labs.runner"] == "char_gpt"
+    # the worker that watches it: at worker start, containers of dead workers are removed
+    assert labels["genai-labs.worker-host"] == socket.gethostname()
+    assert labels["genai-labs.worker-pid"] == str(os.getpid()) and labels["genai-labs.worker-started"]
     env = dict(item.split("=", 1) for item in payload["Env"])
     assert env["HF_HUB_OFFLINE"] == "1" and "DATABASE_URL" not in env and "PATH" not in env
     assert host["NetworkMode"] == "none"
@@ -51,12 +59,7 @@ def test_create_payload_is_hardened(fake_engine, work_dir):
     assert host.get("Privileged") in (None, False)
     assert host["SecurityOpt"][0] == "no-new-privileges:true"
     assert host["SecurityOpt"][1].startswith("seccomp=")
-    profile = json.loads(host["SecurityOpt"][1][len("seccomp=") :])
-    assert profile["defaultAction"] == "SCMP_ACT_ALLOW"
-    denied = {name for rule in profile["syscalls"] for name in rule["names"] if "args" not in rule}
-    assert {"mount", "ptrace", "bpf", "unshare", "setns", "keyctl", "io_uring_setup", "kexec_load"} <= denied
-    socket_rule = next(rule for rule in profile["syscalls"] if rule["names"] == ["socket"])
-    assert socket_rule["args"] == [{"index": 0, "value": 1, "op": "SCMP_CMP_NE"}]  # only AF_UNIX
+    assert_docker_default_plus_denials(json.loads(host["SecurityOpt"][1][len("seccomp=") :]))
     assert host["Memory"] == host["MemorySwap"] == 1024 * MiB
     assert host["NanoCpus"] == 1_500_000_000
     assert host["PidsLimit"] == 32
@@ -72,6 +75,55 @@ def test_create_payload_is_hardened(fake_engine, work_dir):
     # the job's inputs were written for the container uid
     assert json.loads((work_dir / "spec.json").read_text())["params"] == {"steps": 5}
     assert (work_dir / "spec.json").stat().st_uid == 65534
+
+
+def assert_docker_default_plus_denials(profile: dict) -> None:
+    """Finding 13: a deny-by-default allow-list (like Docker's default) plus our denials."""
+    assert profile["defaultAction"] == "SCMP_ACT_ERRNO"  # not allow-by-default
+    assert profile["defaultErrnoRet"] == errno.ENOSYS  # unlisted: "not implemented", libraries fall back
+    arches = {a["architecture"]: a["subArchitectures"] for a in profile["archMap"]}
+    assert arches == {
+        "SCMP_ARCH_X86_64": ["SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        "SCMP_ARCH_AARCH64": ["SCMP_ARCH_ARM"],
+    }
+    allowed = {n for r in profile["syscalls"] if r["action"] == "SCMP_ACT_ALLOW" for n in r["names"]}
+    # the ordinary allow-list is there (what Python/PyTorch need) ...
+    assert {"read", "openat", "mmap", "futex", "clone", "execve", "epoll_wait", "getrandom"} <= allowed
+    # ... with nothing of ours allowed under any condition
+    never = set(seccomp.DENIED_SYSCALLS) | {"socketcall"}
+    assert {"mount", "ptrace", "bpf", "unshare", "setns", "keyctl", "io_uring_setup", "kexec_load"} <= never
+    assert not never & allowed
+    denied = {n for r in profile["syscalls"] if r["action"] == "SCMP_ACT_ERRNO" and "args" not in r for n in r["names"]}
+    assert never <= denied
+    assert all(r["errnoRet"] == errno.EPERM for r in profile["syscalls"] if set(r["names"]) & never)
+    # sockets: AF_UNIX only (allowed for family 1, EACCES for any other)
+    for name in ("socket", "socketpair"):
+        rules = [r for r in profile["syscalls"] if name in r["names"]]
+        assert [(r["action"], r["args"]) for r in rules] == [
+            ("SCMP_ACT_ALLOW", [{"index": 0, "value": 1, "op": "SCMP_CMP_EQ"}]),
+            ("SCMP_ACT_ERRNO", [{"index": 0, "value": 1, "op": "SCMP_CMP_NE"}]),
+        ]
+        assert rules[1]["errnoRet"] == errno.EACCES
+        assert all(r["names"] == [name] for r in rules)
+    # clone without namespace flags only, clone3 -> ENOSYS so glibc falls back
+    clone = [r for r in profile["syscalls"] if "clone" in r["names"]]
+    assert len(clone) == 1 and clone[0]["names"] == ["clone"] and clone[0]["action"] == "SCMP_ACT_ALLOW"
+    assert clone[0]["args"] == [{"index": 0, "value": 2114060288, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}]
+    assert any(r["names"] == ["clone3"] and r.get("errnoRet") == errno.ENOSYS for r in profile["syscalls"])
+
+
+def test_seccomp_profile_is_our_allow_list_with_denials():
+    built = json.loads(seccomp.docker_profile())
+    assert_docker_default_plus_denials(built)
+    # the allow rule is exactly the shared allow-list (the one the bubblewrap test runs)
+    unconditional = [r for r in built["syscalls"] if r["action"] == "SCMP_ACT_ALLOW" and "args" not in r]
+    assert [r["names"] for r in unconditional] == [list(ALLOWED_SYSCALLS)]
+    # every listed name is a syscall libseccomp knows on at least one mapped architecture
+    import pyseccomp as sc
+
+    arches = [sc.Arch.X86_64, sc.Arch.X86, sc.Arch.AARCH64, sc.Arch.ARM]
+    unknown = [n for n in ALLOWED_SYSCALLS if all(sc.resolve_syscall(a, n) < 0 for a in arches)]
+    assert unknown == []
 
 
 def test_gpu_jobs_request_devices_and_runtime(fake_engine, work_dir):
@@ -181,3 +233,41 @@ def test_path_map_translates_work_dirs():
     backend = DockerBackend(path_map={"/data/labs": "/srv/platform/labs"})
     assert backend.host_path(Path("/data/labs/job-1")) == "/srv/platform/labs/job-1"
     assert backend.host_path(Path("/data/labs-other/x")) == "/data/labs-other/x"
+
+
+def _labels(job_id: str, **worker: str) -> dict[str, str]:
+    return {"genai-labs.job-id": job_id, "genai-labs.runner": "script", **worker}
+
+
+def test_a_retry_does_not_collide_with_the_crashed_attempts_container(fake_engine, work_dir):
+    """Finding 13: the first attempt's worker died, its container still runs under the name."""
+    spec = make_spec(work_dir, "script", memory_mb=256)
+    host = socket.gethostname()
+    dead = {"genai-labs.worker-host": host, "genai-labs.worker-pid": str(os.getpid()), "genai-labs.worker-started": "0"}
+    old = fake_engine.add_container(f"labjob-{spec.job_id}", _labels(spec.job_id, **dead))
+    backend = DockerBackend(base_url=fake_engine.base_url)
+    status, _ = run(backend, spec)
+    assert status.reason == "succeeded", status
+    assert old.removed  # force-removed (the engine kills it first): one attempt runs at a time
+    assert len(fake_engine.created) == 1 and fake_engine.created[0]["Labels"]["genai-labs.job-id"] == spec.job_id
+
+
+def test_worker_start_removes_containers_of_dead_workers_only(fake_engine):
+    host = socket.gethostname()
+    me = {
+        "genai-labs.worker-host": host,
+        "genai-labs.worker-pid": str(os.getpid()),
+        "genai-labs.worker-started": Path(f"/proc/{os.getpid()}/stat").read_text().rpartition(")")[2].split()[19],
+    }
+    dead_pid = {**me, "genai-labs.worker-started": "0"}  # same pid, another process (pid reused)
+    gone = {**me, "genai-labs.worker-pid": "999999999"}
+    other_host = {**dead_pid, "genai-labs.worker-host": host + "-other"}
+    live = fake_engine.add_container("labjob-live", _labels("live", **me))
+    stale = fake_engine.add_container("labjob-stale", _labels("stale", **dead_pid))
+    stale_exited = fake_engine.add_container("labjob-exited", _labels("exited", **gone), running=False)
+    remote = fake_engine.add_container("labjob-remote", _labels("remote", **other_host))
+    unrelated = fake_engine.add_container("someone-elses", {"app": "db"})
+    backend = DockerBackend(base_url=fake_engine.base_url)
+    assert backend.reap_stale() == 2
+    assert stale.removed and stale_exited.removed
+    assert not (live.removed or remote.removed or unrelated.removed)

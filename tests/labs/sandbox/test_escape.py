@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from apps.labs.sandbox.cgroups import PARENT_GROUP, JobCgroups
+from apps.labs.sandbox.workdirs import work_dir_release
 
 from .conftest import HOST_JOB_UID, JOB_UID, job_uid_pids, make_spec, run_job
 
@@ -399,3 +400,5 @@ def test_killing_the_worker_kills_the_sandbox(bwrap_backend, tmp_path, no_leftov
     assert not (job_uid_pids() - before)
     # Nobody was left to remove the dead worker's (now empty) cgroups: the reaper does.
     JobCgroups.reap_stale(Path("/sys/fs/cgroup"), min_age=0)
+    # ... and its quota-mounted work dir: the sweep (work_dirs_sweep) or the next attempt does.
+    work_dir_release(work)

@@ -108,7 +108,7 @@
   document.body.addEventListener("htmx:wsClose", (event) => {
     const code = event.detail.event.code;
     socket = null;
-    conn(code === 1000 ? "" : code === 4401 || code === 4403 ? "live updates unavailable - reload the page" : "reconnecting...");
+    conn(code === 1000 ? "" : code === 4401 || code === 4403 || code === 4404 ? "live updates unavailable - reload the page" : "reconnecting...");
   });
   document.body.addEventListener("htmx:wsBeforeMessage", () => {
     const el = log();
