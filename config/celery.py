@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import os
 import signal
+import warnings
 
 from celery import Celery
 from celery.signals import beat_embedded_init, worker_process_init
 from kombu import Exchange, Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+# The lab worker runs as root on purpose: it mounts each job's quota tmpfs and starts
+# bubblewrap, which drops the job to uid 65534 with no capabilities. Celery's root warning
+# (about pickle, which this app never accepts: JSON only) would repeat on every restart.
+warnings.filterwarnings("ignore", message="You're running the worker with superuser privileges")
 
 app = Celery("genai_platform")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -147,6 +147,7 @@ AXES_HANDLER = "apps.core.lockout.LockoutHandler"
 AXES_LOCKOUT_CALLABLE = "apps.core.lockout.lockout_response"
 AXES_CLIENT_IP_CALLABLE = "apps.core.lockout.client_ip"
 AXES_ENABLE_ADMIN = True
+AXES_VERBOSE = False  # its start-up banner is printed by every process, on every start
 # Per-IP (signup) and per-account (password change) rates, DRF's "N/period" syntax, kept in
 # Django's cache by DRF's SimpleRateThrottle (apps/core/throttles.py).
 ACCOUNT_THROTTLE_RATES = {

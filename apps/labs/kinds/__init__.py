@@ -217,7 +217,10 @@ def _clean_one(name: str, spec: dict[str, Any], value: Any) -> Any:
                 field=f"params.{name}",
             )
         if "\x00" in value:
-            raise bad("text with a NUL byte")
+            raise ApplicationError(
+                f"{label} ({name}) contains a NUL character (\\x00); remove it and submit again.",
+                field=f"params.{name}",
+            )
         return value
     if kind in ("int", "float"):
         if isinstance(value, bool) or value is None or value == "":
