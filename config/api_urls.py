@@ -7,4 +7,7 @@ urlpatterns = [
     path("", include("apps.core.search.api_urls")),
     path("curriculum/", include("apps.curriculum.api.urls")),
     path("labs/", include("apps.labs.api.urls")),
+    path("career/", include("apps.career.api.urls")),
+    path("portfolios/", include("apps.portfolios.api.urls")),
+    path("credentials/", include("apps.credentials.api.urls")),
 ]

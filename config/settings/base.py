@@ -38,6 +38,8 @@ INSTALLED_APPS = [
     "apps.quiz",
     "apps.career",
     "apps.labs",
+    "apps.credentials",
+    "apps.portfolios",
     "axes",  # login lockout (see "Accounts: lockout" below)
 ]
 
