@@ -371,10 +371,19 @@ def allowed_hosts(host: str) -> str:
     return ",".join(names)
 
 
+def public_host(host: str) -> str:
+    """The name others reach ``host`` by: this machine's name when serving every interface."""
+    if host in {"0.0.0.0", "::", ""}:
+        return socket.getfqdn()
+    return f"[{host}]" if ":" in host else host
+
+
 def run(host: str, port: int, workers: int) -> None:
     if not port_is_free(port, host):
         fail(f"port {port} on {host} is already in use: stop what uses it or run `make run PORT=<other>`.")
     os.environ.setdefault("DJANGO_ALLOWED_HOSTS", allowed_hosts(host))
+    # Credentials name the origin that serves their keys; behind a proxy, set the public https one.
+    os.environ.setdefault("CREDENTIALS_BASE_URL", f"http://{public_host(host)}:{port}")
     # One machine, one worker: hand Celery no more lab jobs per queue than it can run at once,
     # the rest wait fairly in the database (apps.labs.services.lab_job_dispatch).
     os.environ.setdefault("LABS_MAX_RUNNING_PER_QUEUE", str(workers))

@@ -3,6 +3,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
+from apps.credentials import views as credential_views
+
 urlpatterns = [
     path("", include("apps.core.urls")),
     path("accounts/", include("apps.core.account_urls")),
@@ -12,6 +14,8 @@ urlpatterns = [
     path("career/", include("apps.career.urls")),
     path("portfolios/", include("apps.portfolios.urls")),
     path("credentials/", include("apps.credentials.urls")),
+    # The issuer's did:web document: where any verifier finds the keys credentials name.
+    path(".well-known/did.json", credential_views.did_document, name="did-document"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("config.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

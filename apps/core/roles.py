@@ -16,7 +16,7 @@ ROLES = (LEARNER, AUTHOR, HIRING_MANAGER, SUPPORT)
 # "app_label.codename" per role. Apps add their models' permissions here as they grow;
 # a codename whose model does not exist yet is skipped (and picked up after its migration).
 ROLE_PERMISSIONS: dict[str, list[str]] = {
-    LEARNER: [],
+    LEARNER: ["portfolios.keep_portfolio"],
     AUTHOR: [
         "curriculum.add_article", "curriculum.change_article", "curriculum.view_article",
         "curriculum.add_glossaryterm", "curriculum.change_glossaryterm", "curriculum.view_glossaryterm",
@@ -28,8 +28,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "curriculum.view_articlerevision",
         "curriculum.publish_article", "curriculum.view_milestoneproject", "curriculum.view_checklistitem",
     ],
-    HIRING_MANAGER: [],
-    SUPPORT: ["labs.view_any_labjob", "labs.cancel_any_labjob"],
+    HIRING_MANAGER: ["portfolios.browse_portfolios"],
+    SUPPORT: ["labs.view_any_labjob", "labs.cancel_any_labjob", "credentials.revoke_credential"],
 }
 
 

