@@ -11,18 +11,10 @@ Each case runs in its own test (fresh database), so writes do not leak between r
 from __future__ import annotations
 
 import pytest
-from django.test import Client
 
 from apps.portfolios import services
-from tests.portfolios.conftest import add_artifacts, api_as, make_job
-
-ROLES = ("anon", "owner", "other", "hm", "author", "staff")
-LOGIN = 302  # pages send anonymous visitors to the login form
-
-
-def codes(anon, owner, other, hm, author, staff) -> dict[str, int]:
-    return dict(zip(ROLES, (anon, owner, other, hm, author, staff), strict=True))
-
+from tests.permission_matrix import LOGIN, api_response, cases, codes, page_response
+from tests.portfolios.conftest import add_artifacts, make_job
 
 KEEP_OWN = codes(LOGIN, 200, 200, 403, 403, 200)  # "me" pages: everyone keeping a portfolio sees their own
 OWNER_OBJ = codes(LOGIN, 200, 404, 403, 403, 404)  # lena's project by id
@@ -128,40 +120,16 @@ def world(labs, learner, other_learner, hiring_manager, author, staff, portfolio
     return values, users
 
 
-def _fill(template, values):
-    if isinstance(template, dict):
-        return {_fill(k, values): _fill(v, values) for k, v in template.items()}
-    return template.format(**values) if isinstance(template, str) else template
-
-
-def _cases(table):
-    return [pytest.param(case, role, id=f"{case[0]}-{role}") for case in table for role in ROLES]
-
-
-@pytest.mark.parametrize(("case", "role"), _cases(PAGES))
+@pytest.mark.parametrize(("case", "role"), cases(PAGES))
 def test_page_permissions(world, case, role):
-    values, users = world
-    _name, method, path, data, expected = case
-    client = Client()
-    if users[role] is not None:
-        client.force_login(users[role])
-    response = getattr(client, method)(_fill(path, values), _fill(data, values) or {})
-    assert response.status_code == expected[role], response.content[:300]
-    if expected[role] == LOGIN and role == "anon":
-        assert "/accounts/login/" in response["Location"]
+    response = page_response(world, case, role)
     if response.status_code == 200 and "text/html" in response.get("Content-Type", ""):
         # Hiring managers' notes never reach anyone else's screen.
-        assert ("secret note" in response.content.decode()) == (role == "hm" and _name in ("shortlist", "public"))
+        assert ("secret note" in response.content.decode()) == (role == "hm" and case[0] in ("shortlist", "public"))
 
 
-@pytest.mark.parametrize(("case", "role"), _cases(APIS))
+@pytest.mark.parametrize(("case", "role"), cases(APIS))
 def test_api_permissions(world, case, role):
-    values, users = world
-    _name, method, path, data, expected = case
-    client = api_as(users[role])
-    response = getattr(client, method)(_fill(path, values), _fill(data, values), format="json")
-    assert response.status_code == expected[role], response.content[:300]
-    if response.status_code >= 400:
-        assert response["Content-Type"].startswith("application/json")
+    response = api_response(world, case, role)
     if role != "hm":
         assert b"secret note" not in response.content
