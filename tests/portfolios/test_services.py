@@ -178,3 +178,16 @@ def test_caps_on_shortlists_and_notes(hiring_manager, portfolio):
     with pytest.raises(ApplicationError) as exc:
         services.shortlist_create(user=hiring_manager, name="A")
     assert _field(exc) == "name"
+
+
+def test_candidates_page_says_none_are_published_yet_or_that_filters_are_too_tight(
+    client, labs, learner, hiring_manager, portfolio
+):
+    client.force_login(hiring_manager)
+    services.portfolio_unpublish(portfolio=portfolio, user=learner)
+    html = client.get("/portfolios/candidates/").content.decode()
+    assert "No learner has published a portfolio yet." in html and "Loosen a filter" not in html
+    services.portfolio_publish(portfolio=portfolio, user=learner)
+    html = client.get("/portfolios/candidates/?skill=cobol").content.decode()
+    assert "Loosen a filter" in html and "No learner has published" not in html
+    assert "Spam hunter" in client.get("/portfolios/candidates/").content.decode()
