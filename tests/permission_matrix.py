@@ -5,13 +5,37 @@ the six roles to the status code it must get."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import pytest
+from django.db import transaction
 from django.test import Client
 
 from tests.portfolios.conftest import api_as
 
 ROLES = ("anon", "owner", "other", "hm", "author", "staff")
 LOGIN = 302  # pages send anonymous visitors to the login form
+
+
+
+
+@contextmanager
+def built_once(django_db_blocker) -> Iterator[dict]:
+    """For a module-scoped world: the six roles' users, made in a transaction that is rolled
+    back when the module ends. Each test still runs in its own savepoint (pytest-django's
+    `db`), so one role's writes never reach the next case; building the world once instead
+    of 200+ times keeps a matrix to seconds."""
+    from apps.core.roles import AUTHOR, HIRING_MANAGER, LEARNER
+    from tests.conftest import make_user
+
+    with django_db_blocker.unblock(), transaction.atomic():
+        try:
+            yield {"anon": None, "owner": make_user("lena", LEARNER), "other": make_user("omar", LEARNER),
+                   "hm": make_user("hana", HIRING_MANAGER), "author": make_user("ada", AUTHOR, is_staff=True),
+                   "staff": make_user("sam", is_staff=True, is_superuser=True)}
+        finally:
+            transaction.set_rollback(True)
 
 
 def codes(anon, owner, other, hm, author, staff) -> dict[str, int]:

@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from apps.curriculum.models import Topic, TopicProgress
 
-pytestmark = pytest.mark.usefixtures("catalogue")
+pytestmark = pytest.mark.usefixtures("catalogue_once", "db")
 DASH = "\u2013"  # the en dash the pages put between the ends of a range
 
 PAGES = [

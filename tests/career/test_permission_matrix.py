@@ -19,18 +19,15 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import transaction
 from django.test import override_settings
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
 
 from apps.career.loader import career_load
 from apps.career.readiness_services import readiness_items_load
-from apps.core.roles import AUTHOR, HIRING_MANAGER, LEARNER
 from apps.credentials.services import credential_issue
 from apps.curriculum.loader import curriculum_load
-from tests.conftest import make_user
 from tests.credentials.conftest import make_job
-from tests.permission_matrix import LOGIN, api_response, cases, codes, fill, page_response
+from tests.permission_matrix import LOGIN, api_response, built_once, cases, codes, fill, page_response
 from tests.portfolios import test_permissions as portfolio_matrix
 
 ALL = codes(200, 200, 200, 200, 200, 200)
@@ -91,34 +88,18 @@ APIS = [
 
 @pytest.fixture(scope="module")
 def world(django_db_setup, django_db_blocker):
-    """Built once for the module (loading the roadmap takes seconds, and there are 200+ cases),
-    inside a transaction rolled back when the module ends; each test still runs in its own
-    savepoint (pytest-django's `db`), so one role's writes never reach the next case."""
     from apps.labs.models import Lab
     from apps.labs.services import lab_catalog_sync
 
-    with (
-        django_db_blocker.unblock(),
-        override_settings(CREDENTIALS_BASE_URL="https://badges.example.org"),
-        transaction.atomic(),
-    ):
+    with built_once(django_db_blocker) as users, override_settings(CREDENTIALS_BASE_URL="https://badges.example.org"):
         content = Path(settings.CONTENT_DIR)
         curriculum_load(content)
         career_load(content)
         readiness_items_load(content)
         lab_catalog_sync()
-        users = {
-            "anon": None,
-            "owner": make_user("lena", LEARNER),
-            "other": make_user("omar", LEARNER),
-            "hm": make_user("hana", HIRING_MANAGER),
-            "author": make_user("ada", AUTHOR, is_staff=True),
-            "staff": make_user("sam", is_staff=True, is_superuser=True),
-        }
         job = make_job(users["owner"], Lab.objects.get(slug="spam-classifier"))
         credential = credential_issue(job=job, user=users["owner"])
         yield {"job": job.pk, "credential": credential.pk, "token": credential.token}, users
-        transaction.set_rollback(True)
 
 
 @pytest.fixture(autouse=True)

@@ -41,16 +41,20 @@ def spam_job(labs, learner) -> LabJob:  # noqa: F811
     return make_job(learner, labs["spam-classifier"])
 
 
-@pytest.fixture
-def portfolio(learner, spam_job):
-    """Lena's portfolio, published, one project (skills pytorch, rag) with the spam run attached."""
+def published_portfolio(learner, job):
+    """Lena's portfolio, published, one project (skills pytorch, rag) with `job` attached."""
     p = services.portfolio_get_or_create(user=learner)
     services.portfolio_update(portfolio=p, user=learner, headline="Spam hunter", specialization="ml engineer",
                               bio="I *like* **evals**.", links=[{"label": "GitHub", "url": "https://github.com/lena"}])
     project = services.project_create(portfolio=p, user=learner, title="Spam filter", summary="TF-IDF + LR",
                                       skills=["PyTorch", " RAG "])
-    services.evidence_attach(project=project, user=learner, job_id=spam_job.pk)
+    services.evidence_attach(project=project, user=learner, job_id=job.pk)
     return services.portfolio_publish(portfolio=p, user=learner)
+
+
+@pytest.fixture
+def portfolio(learner, spam_job):
+    return published_portfolio(learner, spam_job)
 
 
 def api_as(user) -> APIClient:

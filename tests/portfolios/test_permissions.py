@@ -13,8 +13,8 @@ from __future__ import annotations
 import pytest
 
 from apps.portfolios import services
-from tests.permission_matrix import LOGIN, api_response, cases, codes, page_response
-from tests.portfolios.conftest import add_artifacts, make_job
+from tests.permission_matrix import LOGIN, api_response, built_once, cases, codes, page_response
+from tests.portfolios.conftest import add_artifacts, make_job, published_portfolio
 
 KEEP_OWN = codes(LOGIN, 200, 200, 403, 403, 200)  # "me" pages: everyone keeping a portfolio sees their own
 OWNER_OBJ = codes(LOGIN, 200, 404, 403, 403, 404)  # lena's project by id
@@ -103,25 +103,31 @@ APIS = [
 ]
 
 
-@pytest.fixture
-def world(labs, learner, other_learner, hiring_manager, author, staff, portfolio, spam_job):
-    project = portfolio.projects.get()
-    evidence = project.evidence.get()
-    plot, html = add_artifacts(spam_job)
-    draft = services.portfolio_get_or_create(user=other_learner)  # omar's, never published
-    shortlist = services.shortlist_create(user=hiring_manager, name="ML")
-    entry = services.shortlist_entry_add(shortlist=shortlist, user=hiring_manager, public_id=portfolio.public_id,
-                                         note="secret note")
-    spare = make_job(learner, labs["spam-classifier"])
-    values = {"project": project.pk, "evidence": evidence.pk, "public": portfolio.public_id, "draft": draft.public_id,
-              "plot": plot.pk, "html": html.pk, "shortlist": shortlist.pk, "entry": entry.pk, "spare_job": spare.pk}
-    users = {"anon": None, "owner": learner, "other": other_learner, "hm": hiring_manager, "author": author,
-             "staff": staff}
-    return values, users
+@pytest.fixture(scope="module")
+def world(django_db_setup, django_db_blocker):
+    from apps.labs.models import Lab
+    from apps.labs.services import lab_catalog_sync
+
+    with built_once(django_db_blocker) as users:
+        lab_catalog_sync()
+        spam = Lab.objects.get(slug="spam-classifier")
+        learner, hiring_manager = users["owner"], users["hm"]
+        portfolio = published_portfolio(learner, make_job(learner, spam))
+        project = portfolio.projects.get()
+        evidence = project.evidence.get()
+        plot, html = add_artifacts(evidence.job)
+        draft = services.portfolio_get_or_create(user=users["other"])  # omar's, never published
+        shortlist = services.shortlist_create(user=hiring_manager, name="ML")
+        entry = services.shortlist_entry_add(shortlist=shortlist, user=hiring_manager, public_id=portfolio.public_id,
+                                             note="secret note")
+        spare = make_job(learner, spam)
+        yield {"project": project.pk, "evidence": evidence.pk, "public": portfolio.public_id,
+               "draft": draft.public_id, "plot": plot.pk, "html": html.pk, "shortlist": shortlist.pk, "entry": entry.pk,
+               "spare_job": spare.pk}, users
 
 
 @pytest.mark.parametrize(("case", "role"), cases(PAGES))
-def test_page_permissions(world, case, role):
+def test_page_permissions(db, world, case, role):
     response = page_response(world, case, role)
     if response.status_code == 200 and "text/html" in response.get("Content-Type", ""):
         # Hiring managers' notes never reach anyone else's screen.
@@ -129,7 +135,7 @@ def test_page_permissions(world, case, role):
 
 
 @pytest.mark.parametrize(("case", "role"), cases(APIS))
-def test_api_permissions(world, case, role):
+def test_api_permissions(db, world, case, role):
     response = api_response(world, case, role)
     if role != "hm":
         assert b"secret note" not in response.content
