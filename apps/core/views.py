@@ -9,6 +9,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from apps.core.forms import SignupForm
+from apps.core.home import home_panels
 from apps.core.selectors import health_report
 from apps.core.services import user_signup
 from apps.core.throttles import throttle_post
@@ -32,6 +33,8 @@ HOME_SECTIONS = (
 
 
 def home(request: HttpRequest) -> HttpResponse:
+    """Visitors see what the platform offers; a signed-in person sees their own work first
+    (panels from each app, apps/core/home.py) and the sections below it."""
     sections = []
     for title, url_name, text in HOME_SECTIONS:
         try:
@@ -39,7 +42,8 @@ def home(request: HttpRequest) -> HttpResponse:
         except NoReverseMatch:
             url = None
         sections.append({"title": title, "url": url, "text": text})
-    return render(request, "core/home.html", {"sections": sections})
+    panels = home_panels(request) if request.user.is_authenticated else []
+    return render(request, "core/home.html", {"sections": sections, "panels": panels})
 
 
 @throttle_post("signup", "sign-up")  # each account brings fresh lab quota: limit new ones per IP
