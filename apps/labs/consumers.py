@@ -55,6 +55,7 @@ class LabJobConsumer(AsyncJsonWebsocketConsumer):
         self.sent_seq = 0
         self.snapshot: dict[str, Any] = {}
         self.status_key: tuple | None = None
+        self.progress_key: str | None = None
         self.resume_tokens = float(RESUME_BURST)
         self.resume_stamp = time.monotonic()
         self.pending_after: int | None = None
@@ -181,7 +182,13 @@ class LabJobConsumer(AsyncJsonWebsocketConsumer):
     async def _forward(self, events: list[dict[str, Any]], *, last_page: bool = True) -> None:
         """One frame: ``events`` (at most a page) and whatever of the snapshot changed."""
         snapshot = self.snapshot
-        key = (snapshot.get("status"), snapshot.get("position"), snapshot.get("cancel_requested"))
+        # The stage is part of the status line (the live region), so a new stage re-renders it.
+        key = (
+            snapshot.get("status"),
+            snapshot.get("position"),
+            snapshot.get("cancel_requested"),
+            live.job_stage(snapshot),
+        )
         status_changed = key != self.status_key
         final_now = last_page and bool(snapshot.get("final"))
         if not events and not status_changed and not final_now:
@@ -190,6 +197,7 @@ class LabJobConsumer(AsyncJsonWebsocketConsumer):
             self.sent_seq = events[-1]["seq"]
         # The final result goes with the last page, after every log line.
         frame_snapshot = snapshot if last_page else {**snapshot, "final": False}
+        progress = live.progress_key(frame_snapshot)
         await self.send(
             text_data=live.ws_message(
                 snapshot=frame_snapshot,
@@ -198,6 +206,8 @@ class LabJobConsumer(AsyncJsonWebsocketConsumer):
                 status_changed=status_changed,
                 last_seq=self.sent_seq,
                 is_owner=self.view["is_owner"],
+                progress_changed=progress != self.progress_key,
             )
         )
         self.status_key = key
+        self.progress_key = progress

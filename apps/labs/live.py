@@ -8,6 +8,7 @@ Pure functions of a job snapshot (``selectors.lab_job_snapshot``) and event dict
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from django.template.loader import render_to_string
@@ -25,16 +26,15 @@ def _number(value: Any) -> str:
 def event_line(event: dict[str, Any]) -> tuple[str, str] | None:
     """(css class, text) of the log line an event shows as, or None for events not logged.
 
-    Metrics with a step (a loss every step) go to the chart only; the rest are one line.
+    Progress events move the progress bar only: as log lines they were a wall of bare
+    "1%", "2%" that buried the program's own output. Metrics with a step (a loss every
+    step) go to the chart only; the rest are one line.
     """
     type_, payload = event.get("type"), event.get("payload") or {}
     if type_ == "log":
         return f"stream-{str(payload.get('stream', 'stdout'))[:16]}", str(payload.get("line", ""))
     if type_ == "progress":
-        message = payload.get("message") or ""
-        fraction = payload.get("fraction")
-        pct = f"{round(float(fraction) * 100)}%" if isinstance(fraction, (int, float)) else ""
-        return "stream-progress", " ".join(p for p in (pct, str(message)) if p)
+        return None
     if type_ == "metric":
         if "step" in payload:
             return None
@@ -72,15 +72,110 @@ def chart_points(events: list[dict[str, Any]], names: tuple[str, ...]) -> list[d
 
 
 def render_status_inner(snapshot: dict[str, Any]) -> str:
-    return render_to_string("labs/partials/job_status.html", {"s": snapshot})
+    # The status line is the page's live region: it names the stage while running, so a
+    # screen reader hears "Running - loading libraries" once, not every percent.
+    return render_to_string("labs/partials/job_status.html", {"s": snapshot, "stage": job_stage(snapshot)})
 
 
 def render_clock(snapshot: dict[str, Any], *, oob: bool = False) -> str:
     return render_to_string("labs/partials/job_clock.html", {"s": snapshot, "oob": oob})
 
 
+# --- stages -------------------------------------------------------------------------------
+# Where a run is, named, so a long wait never looks stalled. Derived from what the job
+# already reports (its status and the runner's progress messages): runners need no new
+# event type, and a reload, a replay and a live push all agree.
+
+STAGES = (
+    ("queued", "Queued"),
+    ("sandbox", "Sandbox ready"),
+    ("loading", "Loading libraries"),
+    ("running", "Running"),
+)
+# The runners say "loading scikit-learn" / "loading PyTorch" while importing, which can
+# take longer than the training itself on a cold machine.
+_LOADING = re.compile(r"\s*loading\b", re.IGNORECASE)
+
+
+def job_stage(snapshot: dict[str, Any]) -> str:
+    """The stage a job is in, or (for an ended job) the last one it reached."""
+    if snapshot.get("status") == "queued" or not snapshot.get("started_at"):
+        return "queued"
+    message = snapshot.get("progress_message") or ""
+    if _LOADING.match(message):
+        return "loading"
+    if snapshot.get("progress") is None and not message:
+        return "sandbox"  # claimed by a worker; the runner has not reported yet
+    return "running"
+
+
+def _percent(fraction: Any) -> int:
+    if isinstance(fraction, (int, float)) and not isinstance(fraction, bool):
+        return max(0, min(100, round(float(fraction) * 100)))
+    return 0
+
+
+def progress_view(snapshot: dict[str, Any]) -> dict[str, Any]:
+    """What the progress area shows: the stage list, the bar and the words under it.
+
+    The bar is indeterminate (animated, no number) until the runner reports a real
+    fraction while running: a "0%" bar during a minute of imports looks stalled, and the
+    fractions runners send while loading libraries are guesses, not measurements.
+    """
+    stage = job_stage(snapshot)
+    status = snapshot.get("status")
+    final = bool(snapshot.get("final"))
+    fraction = snapshot.get("progress")
+    pct = _percent(fraction)
+    indeterminate = not final and (stage != "running" or not fraction)
+
+    current = [key for key, _ in STAGES].index(stage)
+    steps = []
+    for index, (key, label) in enumerate(STAGES):
+        if key == "queued" and status == "queued" and snapshot.get("position"):
+            label = f"Queued (position {snapshot['position']})"
+        if status == "succeeded" or index < current:
+            state = "done"
+        elif index == current:
+            state = "stopped" if final else "current"
+        else:
+            state = "todo"
+        steps.append({"key": key, "label": label, "state": state})
+
+    message = snapshot.get("progress_message") or ""
+    if status == "queued":
+        detail = "waiting for a free worker"
+    elif stage == "sandbox" and not final:
+        detail = "starting the runner"
+    else:
+        detail = message
+    stage_label = steps[current]["label"]
+    if indeterminate:
+        valuetext = f"{stage_label}: {detail}" if detail else stage_label
+        valuetext += ", no progress reported yet" if stage == "running" else ""
+    else:
+        valuetext = f"{pct}%" + (f", {detail}" if detail else "")
+    return {
+        "stage": stage,
+        "stage_label": stage_label,
+        "steps": steps,
+        "indeterminate": indeterminate,
+        "pct": pct,
+        "detail": detail,
+        "valuetext": valuetext,
+    }
+
+
+def progress_key(snapshot: dict[str, Any]) -> str:
+    """Changes exactly when the progress area would render differently (the consumer sends
+    it only then, so an indeterminate bar's animation is not restarted by every log line)."""
+    return json.dumps(progress_view(snapshot), sort_keys=True)
+
+
 def render_progress(snapshot: dict[str, Any], *, oob: bool = False) -> str:
-    return render_to_string("labs/partials/job_progress.html", {"s": snapshot, "oob": oob})
+    return render_to_string(
+        "labs/partials/job_progress.html", {"s": snapshot, "p": progress_view(snapshot), "oob": oob}
+    )
 
 
 def render_result(snapshot: dict[str, Any], *, oob: bool = False, is_owner: bool = True) -> str:
@@ -99,12 +194,15 @@ def ws_message(
     status_changed: bool,
     last_seq: int,
     is_owner: bool = True,
+    progress_changed: bool = True,
 ) -> str:
     """One websocket frame: htmx out-of-band fragments for whatever changed.
 
     ``#labjob-cursor`` carries ``last_seq``, the last event the page now has (it resumes
     from there after a reconnect),
     and the new chart points as data attributes for the page's small chart script.
+    ``progress_changed`` False leaves the progress area as the page has it (see
+    :func:`progress_key`).
     """
     parts = []
     if status_changed:
@@ -112,7 +210,8 @@ def ws_message(
                                  _safe(render_status_inner(snapshot))))
         parts.append(render_clock(snapshot, oob=True))
         parts.append(render_actions(snapshot, oob=True))
-    parts.append(render_progress(snapshot, oob=True))
+    if progress_changed:
+        parts.append(render_progress(snapshot, oob=True))
     lines = render_log_lines(events[-MAX_LOG_LINES_PER_MESSAGE:])
     if lines:
         parts.append(format_html('<ol id="labjob-log" hx-swap-oob="beforeend">{}</ol>', lines))

@@ -32,6 +32,7 @@ from apps.labs.selectors import (
     lab_queue_positions,
     lab_quota,
     lab_sandbox_status,
+    lab_typical_duration,
 )
 from apps.labs.services import lab_job_cancel, lab_job_params_error_field, lab_job_submit
 
@@ -95,6 +96,9 @@ def lab_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "sandbox": lab_sandbox_status(),
         "milestone": lab_milestone(lab),
         "limits": lab.limits,
+        # Measured on this installation when it can be; the quota is still charged by the
+        # configured estimate at submit (then by the real time once the run ends).
+        "typical_seconds": lab_typical_duration(lab),
     }
     return render(request, "labs/lab_detail.html", context, status=status)
 

@@ -203,3 +203,10 @@ def test_home_links_the_sections_that_exist_and_marks_the_rest(client, db):
     for url in (reverse("curriculum:roadmap"), reverse("search"), reverse("labs:index"), reverse("career:index")):
         assert f'href="{url}"' in html
     assert html.count("Coming soon") == 1  # interview practice is not built yet
+
+
+def test_every_page_names_the_mark_as_its_icon_and_favicon_ico_leads_there(client, db):
+    html = client.get("/").content.decode()
+    assert 'rel="icon"' in html and "img/mark.svg" in html
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301 and response["Location"].endswith("img/mark.svg")

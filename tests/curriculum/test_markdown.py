@@ -133,3 +133,21 @@ def test_the_shipped_pygments_stylesheet_is_current():
     """static/curriculum/pygments.css is generated; regenerate it when this fails."""
     assert STATIC_PYGMENTS.read_text() == pygments_stylesheet()
     assert "@media (prefers-color-scheme: dark)" in pygments_stylesheet()
+
+
+def test_every_code_colour_meets_wcag_aa_on_the_code_background():
+    import re
+
+    from apps.curriculum.markdown import CODE_BG_DARK, CODE_BG_LIGHT, contrast_ratio
+
+    light, dark = pygments_stylesheet().split("@media (prefers-color-scheme: dark)")
+    for part, background in ((light, CODE_BG_LIGHT), (dark, CODE_BG_DARK)):
+        colours = re.findall(r"(?<![-\w])color: (#[0-9a-fA-F]{6})\b", part)
+        assert len(colours) > 30
+        assert min(contrast_ratio(c, background) for c in colours) >= 4.5
+    assert contrast_ratio("#000000", "#ffffff") == 21
+
+
+def test_code_blocks_can_be_reached_with_the_keyboard():
+    html = render_markdown("```python\nx = 1  # a long line that may scroll\n```", link_terms=False).html
+    assert '<pre tabindex="0">' in html

@@ -28,6 +28,22 @@ def duration(seconds: float | None) -> str:
 
 
 @register.filter
+def rough_duration(seconds: float | None) -> str:
+    """A typical run time as people say it: 35 -> '35 s', 100 -> '2 min', 150 -> '2.5 min'.
+
+    Seconds under 90 s; above that whole minutes, or half minutes below ten (2.5 min is
+    worth saying, 12.5 min is not).
+    """
+    if seconds is None:
+        return ""
+    if seconds < 90:
+        return f"{max(1, round(seconds))} s"
+    minutes = seconds / 60
+    rounded = round(minutes * 2) / 2 if minutes < 10 else round(minutes)
+    return f"{rounded:g} min"
+
+
+@register.filter
 def metric(value: Any) -> str:
     if isinstance(value, bool) or value is None:
         return "-" if value is None else str(value)

@@ -38,9 +38,16 @@
   setInterval(tick, 1000);
 
   // --- chart (uPlot) ------------------------------------------------------------------------
+  // Drawn from the first paint, axes and labels included, so an empty frame already says
+  // what will appear ("loss" by "step"); points are added as they arrive. The legend shows
+  // each series' latest value, or the value under the cursor while hovering, never "--".
   const COLORS = ["#4b3fd6", "#d6753f", "#137a3a", "#b3261e", "#0b7fa3"];
   const chartBox = document.getElementById("labjob-chart");
   const series = new Map();   // metric name -> Map(step -> value)
+  // The metrics the lab declares come first, in its order ("*": whatever the code reports).
+  for (const name of ((chartBox && chartBox.dataset.metrics) || "").split(",")) {
+    if (name && name !== "*") series.set(name, new Map());
+  }
   let chart = null, chartNames = [];
 
   function addPoints(points) {
@@ -52,26 +59,55 @@
     }
     return fresh;
   }
+  const hasPoints = () => Array.from(series.values()).some((m) => m.size > 0);
   function chartData() {
     const steps = new Set();
     for (const m of series.values()) for (const s of m.keys()) steps.add(s);
     const xs = Array.from(steps).sort((a, b) => a - b);
     return [xs, ...chartNames.map((n) => xs.map((x) => (series.get(n).has(x) ? series.get(n).get(x) : null)))];
   }
+  // "loss" and "val_loss" share one axis, called "loss".
+  function yLabel(names) {
+    const bases = new Set(names.map((n) => n.replace(/^(val|valid|train|test)_/, "")));
+    return bases.size ? Array.from(bases).join(", ") : "value";
+  }
+  function latest(values) {
+    for (let i = values.length - 1; i >= 0; i--) if (values[i] != null) return values[i];
+    return null;
+  }
+  const fmtValue = (v) => (v == null ? "" : String(Number.isInteger(v) ? v : Number(v.toPrecision(4))));
+  // Legend text: the hovered point's value, else the latest one ("" before the first point).
+  const legendValue = (u, v, sidx, idx) => fmtValue(idx == null ? latest(u.data[sidx] || []) : v);
+
   function drawChart() {
-    if (!chartBox || !window.uPlot || series.size === 0) return;
-    const empty = document.getElementById("labjob-chart-empty");
-    if (empty) empty.textContent = "";
+    if (!chartBox || !window.uPlot) return;
+    if (hasPoints()) {
+      const empty = document.getElementById("labjob-chart-empty");
+      if (empty) empty.textContent = "";
+    }
     const names = Array.from(series.keys());
-    if (!chart || names.length !== chartNames.length) {
+    if (!chart || names.join("\n") !== chartNames.join("\n")) {
       chartNames = names;
       if (chart) chart.destroy();
-      const width = Math.max(240, chartBox.clientWidth);
+      const css = getComputedStyle(document.documentElement);
+      const ink = css.getPropertyValue("--muted").trim() || "#5b6170";
+      const rule = css.getPropertyValue("--border").trim() || "#dfe2ea";
+      const axis = (label) => ({ label, stroke: ink, grid: { stroke: rule, width: 1 }, ticks: { stroke: rule, width: 1 } });
       chart = new uPlot({
-        width, height: 240,
-        scales: { x: { time: false } },
-        axes: [{ label: "step" }, {}],
-        series: [{ label: "step" }, ...names.map((n, i) => ({ label: n, stroke: COLORS[i % COLORS.length], width: 2, spanGaps: true, points: { show: n.startsWith("val") } }))],
+        width: Math.max(240, chartBox.clientWidth), height: 240,
+        scales: {
+          // Until the first point there is no data range: draw a plain 0..10 by 0..1 frame.
+          x: { time: false, range: (u, min, max) => (min == null ? [0, 10] : [min, max > min ? max : min + 1]) },
+          y: { range: (u, min, max) => (min == null ? [0, 1] : uPlot.rangeNum(min, max, 0.1, true)) },
+        },
+        axes: [axis("step"), axis(yLabel(names))],
+        series: [
+          { label: "step", value: legendValue },
+          ...names.map((n, i) => ({
+            label: n, stroke: COLORS[i % COLORS.length], width: 2, spanGaps: true,
+            points: { show: n.startsWith("val") }, value: legendValue,
+          })),
+        ],
       }, chartData(), chartBox);
     } else {
       chart.setData(chartData());
@@ -80,6 +116,10 @@
   const initial = document.getElementById("labjob-chart-data");
   if (initial) { addPoints(JSON.parse(initial.textContent || "[]")); }
   window.addEventListener("load", drawChart);
+  // Axis and grid colours come from the theme: redraw when it switches (light <-> dark).
+  window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => {
+    if (chart) { chart.destroy(); chart = null; drawChart(); }
+  });
   window.addEventListener("resize", () => { if (chart && chartBox) chart.setSize({ width: chartBox.clientWidth, height: 240 }); });
 
   // --- websocket ----------------------------------------------------------------------------
@@ -123,7 +163,7 @@
       root.dataset.lastSeq = String(lastSeq);
       if (addPoints(JSON.parse(cursor.dataset.points || "[]")) || cursor.dataset.points !== "[]") drawChart();
       const ended = FINAL.includes(cursor.dataset.status);
-      if (ended && series.size === 0 && chartBox) {
+      if (ended && !hasPoints() && chartBox) {
         // Nothing was charted and nothing will be: give the log the full width.
         chartBox.closest("section").hidden = true;
         chartBox.closest(".labjob-grid").classList.remove("with-chart");
