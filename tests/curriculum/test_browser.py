@@ -102,6 +102,17 @@ def test_roadmap_topic_progress_article_tooltips_glossary_resources(site, page, 
     assert page.locator(".glossary-entry").count() > 50
     page.locator('.az a[href="#letter-L"]').click()
     shot(page, "glossary", full_page=False)
+    total_terms = page.locator(".glossary-entry").count()
+    page.fill("#glossary-q", "low-rank")  # matches LoRA's explanation, not only term names
+    visible = page.locator(".glossary-entry:visible")
+    assert 0 < visible.count() < total_terms
+    assert "LoRA" in " ".join(visible.all_inner_texts())
+    assert "terms match" in page.locator("#glossary-count").inner_text()
+    page.fill("#glossary-q", "zzqqxx")
+    assert page.locator(".glossary-entry:visible").count() == 0
+    assert "No term matches" in page.locator("#glossary-count").inner_text()
+    page.press("#glossary-q", "Escape")
+    assert page.locator(".glossary-entry:visible").count() == total_terms
 
     page.goto(f"{site}/learn/resources/")
     total = page.locator(".resource").count()
