@@ -15,21 +15,22 @@ from apps.core.selectors import health_report
 from apps.core.services import user_signup
 from apps.core.throttles import throttle_post
 
-# The home page's sections, each linked once its app serves it.
+# The home page's sections (title, url name, text, icon in static/img/icons.svg), each
+# linked once its app serves it.
 HOME_SECTIONS = (
     ("Roadmap", "curriculum:roadmap",
      "Six phases over 48 weeks, from prerequisites to LLMOps, with topics, checklists and milestone "
-     "projects. Track your progress as you go."),
+     "projects. Track your progress as you go.", "roadmap"),
     ("Search", "search",
      "Ask in your own words: articles, glossary terms, resources and roadmap topics, found by meaning "
-     "as well as by keyword."),
+     "as well as by keyword.", "search"),
     ("Hosted labs", "labs:index",
      "Train a tiny GPT or a spam classifier in a sandbox, with live logs, a loss chart and results "
-     "graded against targets."),
+     "graded against targets.", "labs"),
     ("Interview practice", "quiz:index",
-     "Conceptual, coding, system-design, behavioural and rapid-fire questions with model answers."),
+     "Conceptual, coding, system-design, behavioural and rapid-fire questions with model answers.", "quiz"),
     ("Careers", "career:index",
-     "Roles, salary ranges by region and level, and portfolios of verified results."),
+     "Roles, salary ranges by region and level, and portfolios of verified results.", "career"),
 )
 
 
@@ -37,12 +38,12 @@ def home(request: HttpRequest) -> HttpResponse:
     """Visitors see what the platform offers; a signed-in person sees their own work first
     (panels from each app, apps/core/home.py) and the sections below it."""
     sections = []
-    for title, url_name, text in HOME_SECTIONS:
+    for title, url_name, text, icon in HOME_SECTIONS:
         try:
             url = reverse(url_name)
         except NoReverseMatch:
             url = None
-        sections.append({"title": title, "url": url, "text": text})
+        sections.append({"title": title, "url": url, "text": text, "icon": icon})
     panels = home_panels(request) if request.user.is_authenticated else []
     return render(request, "core/home.html", {"sections": sections, "panels": panels})
 
