@@ -1,4 +1,4 @@
-"""Every page, for every role, at phone and desktop width, in headless Chromium against the
+"""Every page, for every role, at phone (360 px) and desktop (1440 px) width, in headless Chromium against the
 real ASGI server: the document is never wider than the viewport (wide tables scroll inside
 their own box), and axe-core (vendored in tests/vendor, no CDN) finds no serious or critical
 accessibility violation. A page that is added to the site and not to PAGES is caught by
@@ -17,7 +17,7 @@ from tests.conftest import browser_login
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
 
 AXE = Path(__file__).resolve().parent.parent / "vendor" / "axe-core-4.14.1.min.js"
-WIDTHS = ((390, 844), (1280, 900))
+WIDTHS = ((360, 780), (1440, 900))  # the narrowest common phone and a wide desktop
 ROLE_USERS = {"anon": None, "learner": "lena", "author": "ada", "hiring_manager": "hana"}
 
 
