@@ -352,7 +352,7 @@ def test_ten_quick_resumes_do_not_cause_ten_replays(labs, learner, no_celery, mo
                 frames.append(await comm.receive_from(timeout=2))
             except Exception:
                 break
-        await comm.disconnect()
+        await comm.disconnect(timeout=10)  # generous: a loaded CI machine is slow to close
         return frames
 
     frames = run_async(run)
@@ -388,7 +388,7 @@ def test_consumer_pages_gap_fills_too(labs, learner, no_celery, settings):
 
         await database_sync_to_async(write_silently)()
         frames = [await comm.receive_from(timeout=5) for _ in range(3)]
-        await comm.disconnect()
+        await comm.disconnect(timeout=10)  # generous: a loaded CI machine is slow to close
         return frames
 
     frames = run_async(run)
