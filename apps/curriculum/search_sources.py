@@ -7,10 +7,21 @@ describe committed content only. ``get_*`` returns None for anything a reader ma
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Iterator
 
 from apps.core.search.registry import SearchDocument
+from apps.curriculum.markdown import render_markdown
 from apps.curriculum.models import Article, GlossaryTerm, Resource, Topic
+
+_HEADING_ID = re.compile(r'<h[1-6] id="([^"]*)"')
+
+
+def _heading_ids(body: str) -> tuple[str, ...]:
+    """The ids of the body's headings as the article page renders them (same renderer, same
+    cache), so a search result can link to the section it matched."""
+    return tuple(html.unescape(found) for found in _HEADING_ID.findall(render_markdown(body, link_terms=False).html))
 
 
 def _article_document(article: Article) -> SearchDocument:
@@ -21,6 +32,7 @@ def _article_document(article: Article) -> SearchDocument:
         url=article.get_absolute_url(),
         body=article.body,
         summary=article.summary,
+        heading_ids=_heading_ids(article.body),
     )
 
 

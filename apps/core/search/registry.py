@@ -34,7 +34,10 @@ class SearchDocument:
     ``kind``: "article" | "glossary" | "resource" | "topic" | "question" | ...
     ``key``: a stable id within the kind (a slug); (kind, key) names the document.
     ``url``: where a result links to. ``body``: markdown or plain text. ``summary``: one or
-    two plain sentences shown under the title.
+    two sentences shown under the title (markdown is reduced to plain text).
+    ``heading_ids``: the ids the page at ``url`` gives the body's headings, in order, when
+    it renders the body with ids; a result then links to the section it matched
+    (``url#id``). ``None``: results link to ``url``.
     """
 
     kind: str
@@ -43,6 +46,7 @@ class SearchDocument:
     url: str
     body: str
     summary: str = ""
+    heading_ids: tuple[str, ...] | None = None
 
 
 IterDocuments = Callable[[], Iterable[SearchDocument]]

@@ -14,13 +14,14 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
+from urllib.parse import quote
 
 from django.conf import settings
 from django.db import connection, transaction
 
 from apps.core.embeddings import embed_texts
 from apps.core.errors import ApplicationError
-from apps.core.search.chunking import chunk_text, clean_text
+from apps.core.search.chunking import chunk_document, clean_text, markdown_to_plain
 from apps.core.search.models import SearchChunk
 from apps.core.search.registry import SearchDocument, SearchSource, search_source, search_sources
 
@@ -154,6 +155,15 @@ def _fit(field: str, value: str) -> str:
     return clean_text(value or "")[: _max_len.get(field)]
 
 
+def _chunk_url(url: str, anchor: str) -> str:
+    """The document's URL, pointing at the passage's section when there is room for it."""
+    if anchor and "#" not in url:
+        with_anchor = f"{clean_text(url)}#{quote(anchor, safe='-_.~')}"
+        if len(with_anchor) <= _max_len["url"]:
+            return with_anchor
+    return _fit("url", url)
+
+
 def _content_hash(embed_input: str) -> str:
     return hashlib.sha256(f"{settings.EMBEDDING_MODEL}\x1f{embed_input}".encode()).hexdigest()
 
@@ -174,15 +184,18 @@ def _write(kind: str, documents: dict[str, SearchDocument | None], stats: IndexS
             logger.warning("search: %s key %r is longer than %d characters; skipped", kind, key, _max_len["key"])
             continue
         title = _fit("title", document.title)
-        for chunk_no, text in enumerate(chunk_text(document.body, summary=document.summary)):
+        summary = _fit("summary", markdown_to_plain(document.summary))
+        chunks = chunk_document(
+            document.body, summary=document.summary, heading_ids=document.heading_ids, name=f"{kind}:{key}"
+        )
+        for chunk_no, chunk in enumerate(chunks):
             # The title goes into what is embedded (a passage alone often does not name
             # its subject) but not into ``text``: FTS already weighs the title column.
-            embed_input = f"{title}\n{text}"
+            embed_input = f"{title}\n{chunk.text}"
             digest = _content_hash(embed_input)
             row = SearchChunk(
-                kind=kind, key=key, chunk_no=chunk_no, title=title, url=_fit("url", document.url),
-                text=text, summary=_fit("summary", document.summary), content_hash=digest,
-                embedding=existing.get(digest),
+                kind=kind, key=key, chunk_no=chunk_no, title=title, url=_chunk_url(document.url, chunk.anchor),
+                text=chunk.text, summary=summary, content_hash=digest, embedding=existing.get(digest),
             )
             if row.embedding is None:
                 pending.setdefault(digest, (embed_input, []))[1].append(row)

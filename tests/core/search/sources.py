@@ -55,7 +55,7 @@ DOCUMENTS: dict[str, SearchDocument] = {
         ),
         _doc(
             "xss", "Escaping <b>markup</b> & friends",
-            "A snippet must never execute <script>alert('pwned')</script> from indexed text; sanitization escapes "
+            "A snippet must never execute `<script>alert('pwned')</script>` from indexed text; sanitization escapes "
             "markup before highlighting.",
         ),
         _doc(

@@ -34,11 +34,14 @@ def test_keyword_query_finds_the_exact_match_first(indexed):
     assert hits[0].url == "/test/kv-cache/" and hits[0].kind == "testdoc"
 
 
-def test_a_question_sharing_no_keyword_is_found_by_meaning(indexed):
+def test_a_question_sharing_no_keyword_is_found_by_meaning(indexed, settings):
     query = "cheap way to customise a big model without retraining everything"
     document = indexed.DOCUMENTS["lora"]
     # After stemming the query and the document share no word: full text cannot find it.
     assert not lexemes(query) & lexemes(f"{document.title} {document.body}")
+    # The one-sentence test document is far terser than a real passage (cosine 0.27 here);
+    # the shipped content's floor is tested on the shipped content (test_real_content.py).
+    settings.SEARCH_VECTOR_MIN_SIMILARITY = 0.2
     hits = search(query)
     assert "lora" in keys(hits)[:3]
     lora = next(h for h in hits if h.key == "lora")
@@ -193,3 +196,40 @@ def test_vector_part_uses_the_hnsw_index(indexed):
         cursor.execute("RESET enable_seqscan")
     assert "core_searchchunk_emb_hnsw" in plan
     assert "core_searchchunk_fts_gin" in plan
+
+
+def test_passage_lines_join_into_one_readable_line():
+    one_line = selectors._one_line
+    assert one_line("Tools\nLangSmith\nWeave.\nArize:\nRAGAS") == "Tools · LangSmith · Weave. Arize: RAGAS"
+    assert one_line("  Heading \n\n  text   with  gaps \n") == "Heading · text with gaps"
+    o, c = selectors._OPEN, selectors._CLOSE
+    assert one_line(f"{o}Tracing{c}\nLangSmith {o}tools.{c}\nNext") == f"{o}Tracing{c} · LangSmith {o}tools.{c} Next"
+    assert one_line("") == ""
+
+
+def test_a_markdown_document_is_shown_as_plain_text_and_linked_at_its_section(indexed, monkeypatch):
+    body = (
+        "Intro.\n\n## Observability tools\n\n- **LangSmith**: traces every call\n- `Weave` and ~~nothing~~ else\n\n"
+        "| Tool | Use |\n|---|---|\n| [Arize](https://arize.com) | drift |\n\n"
+        "```text\nstack\n├── tracing   LangSmith\n└── eval      RAGAS\n```\n\n> **Tip:** trace from day one."
+    )
+    url, anchors = "/test/observability/", ("observability-tools",)
+    indexed.DOCUMENTS["observability"] = SearchDocument(
+        "testdoc", "observability", "Watching models", url, body, heading_ids=anchors
+    )
+    search_index_update("testdoc", ["observability"])
+    hit = next(h for h in search("LangSmith traces") if h.key == "observability")
+    assert hit.url == "/test/observability/#observability-tools"
+    assert "<mark>LangSmith</mark>" in hit.snippet and only_mark_tags(hit.snippet) and "\n" not in hit.snippet
+    # Found by meaning only, the passage is shown from its start: heading, then items.
+    from apps.core.embeddings import embed_query
+
+    steered = embed_query("Observability tools: LangSmith traces every call").tolist()
+    monkeypatch.setattr(selectors, "_query_embedding", lambda text: steered)
+    plain = next(h for h in search("qqqq zzzz") if h.key == "observability")
+    assert plain.retrievers == ("vector",) and plain.url == hit.url
+    assert str(plain.snippet).startswith("Observability tools · LangSmith: traces every call · Weave and nothing else")
+    for snippet in (hit.snippet, plain.snippet):
+        text = str(snippet).replace("<mark>", "").replace("</mark>", "")
+        for leftover in ("**", "`", "~~", "](", "|", "├", "└", "- ", "> ", "#"):
+            assert leftover not in text, (leftover, text)
