@@ -175,3 +175,15 @@ def browser_login(page, base_url: str, username: str, password: str = PASSWORD) 
     page.fill("#id_password", password)
     page.click("button[type=submit]")
     page.wait_for_url(lambda url: "/accounts/login" not in url)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_channel_layer():
+    """Each test gets its own channel layer: channels_redis keeps an asyncio lock that belongs
+    to the event loop that first used it, and tests run their websockets on fresh loops; a
+    layer left over from an earlier test fails with "bound to a different event loop"."""
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()

@@ -214,6 +214,7 @@ class PortfolioMeCollectionApi(PortfolioMeApi):
 
 
 class PortfolioPublishApi(APIView):
+    parser_classes = [JSONParser]  # JSON bodies only: a form cannot express lists such as skills
     permission_classes = [CanKeepPortfolio]
 
     @extend_schema(
@@ -232,6 +233,7 @@ class PortfolioPublishApi(APIView):
 
 
 class PortfolioUnpublishApi(APIView):
+    parser_classes = [JSONParser]  # JSON bodies only: a form cannot express lists such as skills
     permission_classes = [CanKeepPortfolio]
 
     @extend_schema(
@@ -261,6 +263,7 @@ class ProjectInput(NulFreeInputMixin, serializers.Serializer):
 
 
 class ProjectListApi(APIView):
+    parser_classes = [JSONParser]  # JSON bodies only: a form cannot express lists such as skills
     permission_classes = [CanKeepPortfolio]
 
     @extend_schema(tags=TAGS, summary="Your projects", responses=ProjectOutputSerializer(many=True))
@@ -270,6 +273,7 @@ class ProjectListApi(APIView):
 
 
 class ProjectCreateApi(APIView):
+    parser_classes = [JSONParser]  # JSON bodies only: a form cannot express lists such as skills
     permission_classes = [CanKeepPortfolio]
 
     class InputSerializer(ProjectInput):
@@ -291,6 +295,7 @@ class ProjectCollectionApi(ProjectListApi):
 
 
 class ProjectDetailApi(APIView):
+    parser_classes = [JSONParser]  # JSON bodies only: a form cannot express lists such as skills
     permission_classes = [CanKeepPortfolio]
 
     @extend_schema(tags=TAGS, summary="One of your projects", responses=ProjectOutputSerializer)
@@ -300,6 +305,7 @@ class ProjectDetailApi(APIView):
 
 
 class ProjectUpdateApi(APIView):
+    parser_classes = [JSONParser]  # JSON bodies only: a form cannot express lists such as skills
     permission_classes = [CanKeepPortfolio]
 
     class InputSerializer(ProjectInput):
@@ -319,6 +325,7 @@ class ProjectUpdateApi(APIView):
 
 
 class ProjectDeleteApi(APIView):
+    parser_classes = [JSONParser]  # JSON bodies only: a form cannot express lists such as skills
     permission_classes = [CanKeepPortfolio]
 
     @extend_schema(tags=TAGS, summary="Delete one of your projects", responses={204: None})
@@ -334,6 +341,7 @@ class ProjectResourceApi(ProjectDetailApi):
 
 
 class EvidenceAttachApi(APIView):
+    parser_classes = [JSONParser]  # JSON bodies only: a form cannot express lists such as skills
     """Attach one of your own succeeded lab runs; its credential is issued."""
 
     permission_classes = [CanKeepPortfolio]
@@ -357,6 +365,7 @@ class EvidenceAttachApi(APIView):
 
 
 class EvidenceDetachApi(APIView):
+    parser_classes = [JSONParser]  # JSON bodies only: a form cannot express lists such as skills
     permission_classes = [CanKeepPortfolio]
 
     @extend_schema(tags=TAGS, summary="Remove a result from a project (its credential stays)", responses={204: None})
@@ -388,6 +397,7 @@ SEARCH_PARAMETERS = [
 
 
 class PublishedPortfolioListApi(APIView):
+    parser_classes = [JSONParser]  # JSON bodies only: a form cannot express lists such as skills
     """Search published portfolios; every filter must hold (metric bounds on one result)."""
 
     permission_classes = [CanBrowsePortfolios]
@@ -408,6 +418,7 @@ class PublishedPortfolioListApi(APIView):
 
 
 class PublishedPortfolioDetailApi(APIView):
+    parser_classes = [JSONParser]  # JSON bodies only: a form cannot express lists such as skills
     permission_classes = [CanBrowsePortfolios]
 
     @extend_schema(tags=TAGS, summary="One published portfolio", responses=PortfolioOutputSerializer)
@@ -459,6 +470,7 @@ def _shortlist_data(shortlist, *, with_entries: bool = False) -> dict[str, Any]:
 
 
 class ShortlistListApi(APIView):
+    parser_classes = [JSONParser]  # JSON bodies only: a form cannot express lists such as skills
     permission_classes = [CanBrowsePortfolios]
 
     @extend_schema(tags=TAGS, summary="Your shortlists", responses=ShortlistOutputSerializer(many=True))
@@ -468,6 +480,7 @@ class ShortlistListApi(APIView):
 
 
 class ShortlistCreateApi(APIView):
+    parser_classes = [JSONParser]  # JSON bodies only: a form cannot express lists such as skills
     permission_classes = [CanBrowsePortfolios]
 
     class InputSerializer(NulFreeInputMixin, serializers.Serializer):
@@ -488,6 +501,7 @@ class ShortlistCollectionApi(ShortlistListApi):
 
 
 class ShortlistDetailApi(APIView):
+    parser_classes = [JSONParser]  # JSON bodies only: a form cannot express lists such as skills
     permission_classes = [CanBrowsePortfolios]
 
     @extend_schema(
@@ -499,6 +513,7 @@ class ShortlistDetailApi(APIView):
 
 
 class ShortlistRenameApi(APIView):
+    parser_classes = [JSONParser]  # JSON bodies only: a form cannot express lists such as skills
     permission_classes = [CanBrowsePortfolios]
 
     class InputSerializer(NulFreeInputMixin, serializers.Serializer):
@@ -516,6 +531,7 @@ class ShortlistRenameApi(APIView):
 
 
 class ShortlistDeleteApi(APIView):
+    parser_classes = [JSONParser]  # JSON bodies only: a form cannot express lists such as skills
     permission_classes = [CanBrowsePortfolios]
 
     @extend_schema(tags=TAGS, summary="Delete one of your shortlists and its notes", responses={204: None})
@@ -543,6 +559,7 @@ def _entry_data(entry) -> dict[str, Any]:
 
 
 class ShortlistEntryAddApi(APIView):
+    parser_classes = [JSONParser]  # JSON bodies only: a form cannot express lists such as skills
     """Shortlist a published portfolio (again: updates the note)."""
 
     permission_classes = [CanBrowsePortfolios]
@@ -571,6 +588,7 @@ class ShortlistEntryAddApi(APIView):
 
 
 class ShortlistEntryUpdateApi(APIView):
+    parser_classes = [JSONParser]  # JSON bodies only: a form cannot express lists such as skills
     permission_classes = [CanBrowsePortfolios]
 
     class InputSerializer(NulFreeInputMixin, serializers.Serializer):
@@ -592,6 +610,7 @@ class ShortlistEntryUpdateApi(APIView):
 
 
 class ShortlistEntryRemoveApi(APIView):
+    parser_classes = [JSONParser]  # JSON bodies only: a form cannot express lists such as skills
     permission_classes = [CanBrowsePortfolios]
 
     @extend_schema(tags=TAGS, summary="Remove an entry from your shortlist", responses={204: None})
