@@ -187,3 +187,11 @@ def _fresh_channel_layer():
     channel_layers.backends.clear()
     yield
     channel_layers.backends.clear()
+
+
+@pytest.fixture
+def no_celery_sends(monkeypatch) -> None:
+    """Drop Celery sends (pages that enqueue work, tested without a broker round trip)."""
+    from config.celery import app
+
+    monkeypatch.setattr(app, "send_task", lambda *args, **kwargs: None)

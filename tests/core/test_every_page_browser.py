@@ -23,13 +23,6 @@ ROLE_USERS = {"anon": None, "learner": "lena", "author": "ada", "hiring_manager"
 
 
 @pytest.fixture
-def no_celery_sends(monkeypatch) -> None:
-    from config.celery import app
-
-    monkeypatch.setattr(app, "send_task", lambda *args, **kwargs: None)
-
-
-@pytest.fixture
 def site(live_asgi_server, learner, author, hiring_manager, no_celery_sends):
     """Real content plus one of everything a page can show: a finished lab run with a chart,
     its credential, a published portfolio holding it, a shortlist with a note."""

@@ -81,7 +81,7 @@ def test_a_hiring_manager_with_nobody_published_is_told_so(client, roadmap, hiri
 
 def test_an_author_sees_drafts_edits_and_gaps(client, roadmap, author):
     html = home_html(client, author)
-    assert "Your author desk" in html and "Unfinished draft" in html.replace("unfinished", "Unfinished")
+    assert "Your author desk" in html and "An unfinished draft" in html
     assert "with no article to go deeper" in html
     assert "Your roadmap" not in html and "Newly published" not in html
 

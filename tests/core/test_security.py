@@ -176,13 +176,6 @@ def test_pages_load_with_zero_csp_violations(live_asgi_server, page, learner, st
     )
 
 
-@pytest.fixture
-def no_celery_sends(monkeypatch) -> None:
-    from config.celery import app
-
-    monkeypatch.setattr(app, "send_task", lambda *args, **kwargs: None)
-
-
 # --- manage.py check --deploy --------------------------------------------------------------
 
 
