@@ -31,7 +31,7 @@ from typing import Any, TextIO
 DEFAULT_SPEC = "/work/spec.json"
 EVENT_TYPES = ("progress", "log", "metric", "artifact", "result")
 #: Modules in this package that are not runners.
-NOT_RUNNERS = frozenset({"protocol", "__main__"})
+NOT_RUNNERS = frozenset({"protocol", "__main__", "zygote"})
 
 
 def _jsonable(value: Any) -> Any:

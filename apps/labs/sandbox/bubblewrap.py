@@ -27,7 +27,9 @@ is then the worker's own uid on the host, as unprivileged as the worker itself.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
+import json
 import os
 import selectors
 import shutil
@@ -101,6 +103,14 @@ class BubblewrapHandle(SandboxHandle):
     finished: bool = False
     streaming: bool = False
     stream_done: threading.Event = field(default_factory=threading.Event)
+    #: A warm (pooled) sandbox: started ahead of its job by :meth:`BubblewrapBackend.start_warm`.
+    warm: bool = False
+    #: When the warm sandbox reported its imports done (monotonic), and when a job took it.
+    ready_at: float | None = None
+    taken_at: float | None = None
+    warm_imports: tuple[str, ...] = ()
+    #: stdout read while waiting for "ready" that belongs to the job (normally empty).
+    pending_stdout: bytes = b""
 
 
 class BubblewrapBackend(SandboxBackend):
@@ -264,6 +274,15 @@ class BubblewrapBackend(SandboxBackend):
         """
         if not spec.runner.isidentifier():
             raise SandboxError(f"Invalid runner name {spec.runner!r}.")
+        from .pool import take_warm  # a warm sandbox of this process's pool, if one fits
+
+        warm = take_warm(self, spec)
+        if warm is not None:
+            try:
+                return self.assign_warm(warm, spec)
+            except (SandboxError, OSError):
+                # Never half-used: destroy it and start the job cold as if the pool were empty.
+                self.destroy_warm(warm)
         inner = [
             f"/opt/python/bin/{self.python_name}",
             "-B",
@@ -274,20 +293,151 @@ class BubblewrapBackend(SandboxBackend):
         ]
         return self._launch(spec, inner)
 
-    def _launch(self, spec: JobSpec, inner: list[str]) -> BubblewrapHandle:
+    # -- warm sandboxes (see .pool) -------------------------------------------------------
+
+    def config_key(self) -> str:
+        """Two backends with the same key start identical sandboxes (a pool serves both)."""
+        return f"{type(self).__module__}.{type(self).__qualname__}:{sorted(self.options.items())!r}"
+
+    def start_warm(
+        self, *, runner: str, limits: SandboxLimits, work_dir: Path, warm_imports: tuple[str, ...] = ()
+    ) -> BubblewrapHandle:
+        """Start a sandbox for a job that does not exist yet.
+
+        Exactly what :meth:`start` launches for a job of ``runner`` with ``limits`` (same
+        namespaces, seccomp filter, cgroup and rlimits, a fresh quota work dir at
+        ``work_dir``, cleared environment), except that the process is the zygote
+        (:mod:`gpu_workers.runners.zygote`): it imports ``warm_imports`` and then waits on
+        stdin for one job. Call :meth:`wait_warm`, then :meth:`assign_warm` (once) or
+        :meth:`destroy_warm`. Call it from a thread that outlives the sandbox (see
+        :meth:`start`).
+        """
+        if not runner.isidentifier():
+            raise SandboxError(f"Invalid runner name {runner!r}.")
+        for name in warm_imports:
+            if not all(part.isidentifier() for part in name.split(".")):
+                raise SandboxError(f"Invalid module name {name!r} to import ahead.")
+        spec = JobSpec(job_id=f"warm-{uuid.uuid4().hex[:12]}", runner=runner, params={}, limits=limits,
+                       work_dir=work_dir)
+        inner = [f"/opt/python/bin/{self.python_name}", "-B", "-m", "gpu_workers.runners.zygote", runner,
+                 *warm_imports]
+        handle = self._launch(spec, inner, warm=True)
+        handle.warm_imports = tuple(warm_imports)
+        return handle
+
+    def wait_warm(self, handle: BubblewrapHandle, timeout: float = 120.0) -> str | None:
+        """Block until the warm sandbox has done its imports. None when ready, else why not
+        (it exited, or ``timeout`` passed; the caller destroys it)."""
+        from gpu_workers.runners.zygote import READY
+
+        proc = handle.process
+        assert proc is not None and proc.stdout is not None and proc.stderr is not None
+        marker = READY.encode() + b"\n"
+        out = b""
+        end = time.monotonic() + timeout
+        with selectors.DefaultSelector() as selector:
+            for pipe in (proc.stdout, proc.stderr):
+                os.set_blocking(pipe.fileno(), False)
+                selector.register(pipe.fileno(), selectors.EVENT_READ)
+            while selector.get_map():
+                left = end - time.monotonic()
+                if left <= 0:
+                    return f"its imports took more than {timeout:g} s"
+                for key, _ in selector.select(min(left, 0.5)):
+                    try:
+                        data = os.read(key.fd, 65536)
+                    except BlockingIOError:
+                        continue
+                    if not data:
+                        selector.unregister(key.fd)
+                    elif key.fd == proc.stderr.fileno():
+                        # Import-time warnings: not the job's output; kept for the error message.
+                        handle.stderr_tail += data
+                        del handle.stderr_tail[:-8192]
+                    else:
+                        out += data
+                if marker in out:
+                    handle.pending_stdout = out.split(marker, 1)[1]
+                    handle.ready_at = time.monotonic()
+                    return None
+                if proc.poll() is not None and not selector.select(0):
+                    break
+        tail = bytes(handle.stderr_tail).decode("utf-8", "replace").strip().splitlines()[-3:]
+        return f"it exited before it was ready ({' | '.join(tail) or 'no output'})"
+
+    def assign_warm(self, handle: BubblewrapHandle, spec: JobSpec) -> BubblewrapHandle:
+        """Hand one job to a ready warm sandbox; returns the handle to stream/stop/poll.
+
+        The sandbox's work dir becomes ``spec.work_dir`` (same filesystem, see
+        :func:`.workdirs.work_dir_rebind`), the job's inputs are written into it, and only
+        then is the sandbox told to run. The wall-time limit counts from here.
+        """
+        from .workdirs import work_dir_rebind
+
+        proc = handle.process
+        assert proc is not None and proc.stdin is not None
+        if not handle.warm or handle.taken_at is not None:
+            raise SandboxError("This sandbox was already used: a warm sandbox runs exactly one job.")
+        if handle.ready_at is None or proc.poll() is not None:
+            raise SandboxError("The warm sandbox is not ready.", permanent=False)
+        if spec.runner != handle.spec.runner:
+            raise SandboxError(f"This sandbox was warmed for {handle.spec.runner!r}, not {spec.runner!r}.")
+        handle.taken_at = time.monotonic()
+        pool_dir = handle.spec.work_dir
+        handle.spec = spec
+        with contextlib.suppress(FileNotFoundError):
+            spec.work_dir.rmdir()  # an empty leftover dir; a mount or files there make rebind fail
+        try:
+            work_dir_rebind(pool_dir, spec.work_dir)
+        except OSError as exc:
+            handle.spec = dataclasses.replace(spec, work_dir=pool_dir)  # so destroy_warm finds it
+            raise SandboxError(f"Cannot give the warm sandbox its job's work dir: {exc}", permanent=False) from exc
+        write_inputs(spec)
+        self._prepare_work_dir(spec.work_dir)
+        handle.stderr_tail.clear()
+        handle.started_at = time.monotonic()
+        try:
+            proc.stdin.write(json.dumps({"runner": spec.runner, "spec": "/work/spec.json"}).encode() + b"\n")
+            proc.stdin.close()
+        except OSError as exc:
+            raise SandboxError(f"The warm sandbox did not take its job: {exc}", permanent=False) from exc
+        return handle
+
+    def destroy_warm(self, handle: BubblewrapHandle) -> None:
+        """Kill a warm sandbox that will run no job (or whose job is over) and remove its
+        cgroups and pool work dir. Idempotent."""
+        from .workdirs import work_dir_release
+
+        with handle.lock:
+            if handle.stop_reason is None and not handle.finished:
+                handle.stop_reason = "killed"
+        self._kill_tree(handle)
+        if handle.process is not None:
+            if handle.process.stdin is not None:
+                with contextlib.suppress(OSError):
+                    handle.process.stdin.close()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                handle.process.wait(timeout=10)
+        self._finish(handle)
+        if handle.taken_at is None:
+            with contextlib.suppress(OSError):
+                work_dir_release(handle.spec.work_dir)
+
+    def _launch(self, spec: JobSpec, inner: list[str], *, warm: bool = False) -> BubblewrapHandle:
         limits = spec.limits
         if not os.path.exists(self.bwrap):
             raise SandboxUnavailable("bubblewrap is not installed: run `apt-get install -y bubblewrap` (as root).")
         job_ids = (self.uid, self.gid) if self.root_mode else (os.getuid(), os.getgid())
         work_dir = self.prepare_work_dir(spec, *job_ids)
-        write_inputs(spec)
+        if not warm:  # a warm sandbox gets its job's inputs when a job takes it
+            write_inputs(spec)
         self._prepare_work_dir(work_dir)
 
-        handle = BubblewrapHandle(spec=spec)
+        handle = BubblewrapHandle(spec=spec, warm=warm)
         self._maybe_reap()
         fds: list[int] = []
         try:
-            cg_name = f"job-{_safe_name(spec.job_id)}-{uuid.uuid4().hex[:6]}"
+            cg_name = f"{'' if warm else 'job-'}{_safe_name(spec.job_id)}-{uuid.uuid4().hex[:6]}"
             handle.cgroups = create_job_cgroups(Path(self.options["cgroup_root"]), cg_name)
             if handle.cgroups is not None:
                 handle.cgroups.set_limits(
@@ -316,7 +466,8 @@ class BubblewrapBackend(SandboxBackend):
             handle.started_at = time.monotonic()
             handle.process = subprocess.Popen(
                 launcher,
-                stdin=subprocess.DEVNULL,
+                # A warm sandbox reads its one job from stdin (see gpu_workers.runners.zygote).
+                stdin=subprocess.PIPE if warm else subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 env=env,
@@ -517,6 +668,16 @@ class BubblewrapBackend(SandboxBackend):
             selector.register(fd, selectors.EVENT_READ)
         exited_at: float | None = None
         try:
+            if handle.warm:
+                waited = (handle.taken_at or 0.0) - (handle.ready_at or 0.0)
+                yield parser.notice(
+                    "Running in a warm sandbox (started before this job"
+                    + (f" with {', '.join(handle.warm_imports)} already imported" if handle.warm_imports else "")
+                    + f", ready for {max(0.0, waited):.0f} s; used for this job only)."
+                )
+            if handle.pending_stdout:
+                yield from parser.feed("stdout", handle.pending_stdout)
+                handle.pending_stdout = b""
             while selector.get_map():
                 now = time.monotonic()
                 if now >= handle.deadline and handle.stop_reason is None and proc.poll() is None:

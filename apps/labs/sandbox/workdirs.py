@@ -33,6 +33,7 @@ MiB = 1024 * 1024
 MS_NOSUID = 0x2
 MS_NODEV = 0x4
 MNT_DETACH = 0x2
+MS_BIND = 0x1000
 #: A tmpfs inode costs ~1 KB of kernel memory that ``size=`` does not count: cap the file
 #: count too (a million empty files would otherwise cost ~1 GB of RAM).
 INODES_PER_MB = 256
@@ -74,6 +75,26 @@ def work_dir_mount(path: Path, *, disk_mb: int, uid: int, gid: int) -> None:
         with contextlib.suppress(OSError):
             path.rmdir()
         raise WorkDirError(err, f"cannot mount the job's {disk_mb} MB work dir at {path}: {os.strerror(err)}")
+
+
+def work_dir_rebind(src: Path, dst: Path) -> None:
+    """Give the quota filesystem mounted at ``src`` the path ``dst`` (and drop ``src``).
+
+    For warm sandboxes: their work dir is mounted under the pool's own folder before any job
+    exists; when a job takes one, the same filesystem (the one the sandbox sees as /work)
+    becomes that job's work dir, so artifacts, the quota check, release and the sweep find
+    it where a cold job's would be. ``dst`` must not exist. A bind mount, then the original
+    mount is unmounted: the filesystem lives on at ``dst`` (and inside the sandbox).
+    """
+    if not is_mount(src):
+        raise WorkDirError(errno.EINVAL, f"{src} is not a work dir mount")
+    dst.mkdir(parents=True, exist_ok=False)
+    if _libc.mount(os.fsencode(src), os.fsencode(dst), None, MS_BIND, None) != 0:
+        err = ctypes.get_errno()
+        with contextlib.suppress(OSError):
+            dst.rmdir()
+        raise WorkDirError(err, f"cannot bind {src} at {dst}: {os.strerror(err)}")
+    work_dir_release(src)
 
 
 def work_dir_release(path: Path) -> None:
