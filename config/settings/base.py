@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -259,6 +260,14 @@ LABS_HEARTBEAT_STALE_SECONDS = env_int("LABS_HEARTBEAT_STALE_SECONDS", 45)
 LABS_MAX_ATTEMPTS = env_int("LABS_MAX_ATTEMPTS", 2)
 # A dispatched job still queued after this long gets its Celery message sent again (the
 # claim makes a duplicate harmless).
+# Warm sandbox pool (apps/labs/sandbox/pool.py): {queue: {lab kind: size}} sandboxes each
+# worker process keeps started ahead of demand, the kind's heavy imports (PyTorch) done; each
+# runs one job and is destroyed. JSON in the environment ('{}' or a size of 0 disables);
+# LABS_WARM_POOL_MAX_IDLE_SECONDS replaces a sandbox nobody took.
+LABS_WARM_POOL: dict = json.loads(
+    env("LABS_WARM_POOL", "") or '{"%s": {"char-gpt": 1}}' % ("gpu" if LABS_USE_GPU_QUEUE else "cpu")
+)
+LABS_WARM_POOL_MAX_IDLE_SECONDS = env_int("LABS_WARM_POOL_MAX_IDLE_SECONDS", 1800)
 LABS_REDISPATCH_AFTER_SECONDS = env_int("LABS_REDISPATCH_AFTER_SECONDS", 600)
 LABS_REAPER_INTERVAL_SECONDS = env_int("LABS_REAPER_INTERVAL_SECONDS", 30)
 # Events are written and pushed in batches: at most this many, or this often.

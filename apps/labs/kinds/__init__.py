@@ -83,6 +83,9 @@ class LabKind:
     chart_metrics: tuple[str, ...] = ()
     #: Metrics shown in the job history table.
     key_metrics: tuple[str, ...] = ()
+    #: Modules a warm sandbox imports before its job arrives (``LABS_WARM_POOL``,
+    #: apps/labs/sandbox/pool.py), e.g. ``("torch",)``: what makes this lab slow to start.
+    warm_imports: tuple[str, ...] = ()
     folder: Path = field(default=Path(), compare=False)
 
     def schema_json(self) -> list[dict[str, Any]]:

@@ -34,4 +34,6 @@ KIND = LabKind(
     milestone_slug="spam-classifier",
     position=10,
     key_metrics=("accuracy", "f1"),
+    warm_imports=("sklearn.feature_extraction.text", "sklearn.linear_model", "sklearn.metrics",
+                  "sklearn.model_selection"),
 )
