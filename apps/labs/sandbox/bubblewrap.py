@@ -668,13 +668,6 @@ class BubblewrapBackend(SandboxBackend):
             selector.register(fd, selectors.EVENT_READ)
         exited_at: float | None = None
         try:
-            if handle.warm:
-                waited = (handle.taken_at or 0.0) - (handle.ready_at or 0.0)
-                yield parser.notice(
-                    "Running in a warm sandbox (started before this job"
-                    + (f" with {', '.join(handle.warm_imports)} already imported" if handle.warm_imports else "")
-                    + f", ready for {max(0.0, waited):.0f} s; used for this job only)."
-                )
             if handle.pending_stdout:
                 yield from parser.feed("stdout", handle.pending_stdout)
                 handle.pending_stdout = b""
@@ -708,6 +701,13 @@ class BubblewrapBackend(SandboxBackend):
                         self.stop(handle, "output_limit")
                         yield parser.notice(f"Stopped: the job wrote more than {output_limit} bytes of output.")
             yield from parser.close()
+            if handle.warm:
+                # Last, so the runner's own events keep their sequence numbers.
+                yield parser.notice(
+                    "Ran in a warm sandbox: started before this job"
+                    + (f" with {', '.join(handle.warm_imports)} already imported" if handle.warm_imports else "")
+                    + ", used for this job only and then destroyed."
+                )
             if handle.stop_reason is None and proc.poll() is None:
                 # Output closed but the launcher lingers: give it a moment, then kill.
                 try:

@@ -133,7 +133,7 @@ class SandboxPool:
         self._closing = False
         self._taken: list[Any] = []
         self._thread: threading.Thread | None = None
-        self._take_at = 0.0
+        self._take_at = float("-inf")
         #: Per process, so two workers of one host never sweep each other's sandboxes.
         self._tag = f"p{os.getpid()}-{_start_time(os.getpid())}"
 
@@ -332,12 +332,12 @@ def activate(pool: SandboxPool) -> SandboxPool:
     return pool
 
 
-def deactivate(*, wait: bool = True) -> None:
+def deactivate(*, wait: bool = True, timeout: float = 30.0) -> None:
     global _active
     with _active_lock:
         pool, _active = _active, None
     if pool is not None:
-        pool.close(wait=wait)
+        pool.close(wait=wait, timeout=timeout)
 
 
 def active_pool() -> SandboxPool | None:

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from apps.labs.sandbox import ExitStatus, JobSpec, RunnerEvent, SandboxBackend, SandboxLimits, SandboxUnavailable
-from apps.labs.sandbox.bubblewrap import BubblewrapBackend
+from apps.labs.sandbox import pool as warm_pool
+from apps.labs.sandbox.bubblewrap import BubblewrapBackend, BubblewrapHandle
 from apps.labs.sandbox.workdirs import work_dir_release
 
 from .fake_docker_engine import FakeDockerEngine
@@ -108,6 +109,45 @@ def job_uid_pids() -> set[int]:
 @pytest.fixture(scope="session")
 def bwrap_backend() -> BubblewrapBackend:
     backend = BubblewrapBackend()
+    try:
+        backend.check_available()
+    except SandboxUnavailable as exc:
+        pytest.skip(f"bubblewrap sandbox unavailable here: {exc.message}")
+    return backend
+
+
+class PooledBubblewrapBackend(BubblewrapBackend):
+    """Runs every job in a pooled (warm) sandbox, through the production path.
+
+    For each job: a pool whose one target is exactly this job's runner and limits is
+    activated and filled (the sandbox starts and waits *before* the job's inputs exist),
+    then :meth:`BubblewrapBackend.start` takes it from the pool like a worker does. A job
+    that does not end up in a warm sandbox fails the test: it would prove nothing.
+    """
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        self.warm_pids: list[int] = []
+
+    def start(self, spec: JobSpec) -> BubblewrapHandle:
+        pool = warm_pool.SandboxPool(
+            self, [warm_pool.WarmTarget(spec.runner, spec.limits, 1)], spec.work_dir.parent / ".pool",
+            refill_delay=3600,  # one sandbox per job here: no refill after the take
+        )
+        warm_pool.activate(pool)
+        try:
+            assert pool.wait_ready(60), f"the warm sandbox did not start: {pool.stats.last_error}"
+            handle = super().start(spec)
+        finally:
+            warm_pool.deactivate(wait=False)  # its thread lives on until the taken job ends
+        assert handle.warm and handle.taken_at is not None, "the job did not run in the warm sandbox"
+        self.warm_pids.append(handle.process.pid)
+        return handle
+
+
+@pytest.fixture(scope="session")
+def pooled_bwrap_backend() -> PooledBubblewrapBackend:
+    backend = PooledBubblewrapBackend()
     try:
         backend.check_available()
     except SandboxUnavailable as exc:

@@ -38,10 +38,12 @@ def real_docker_backend() -> DockerBackend:
     return docker
 
 
-@pytest.fixture(params=["bubblewrap", "docker"])
+@pytest.fixture(params=["bubblewrap", "bubblewrap-pooled", "docker"])
 def backend(request) -> SandboxBackend:
     if request.param == "bubblewrap":
         return request.getfixturevalue("bwrap_backend")
+    if request.param == "bubblewrap-pooled":
+        return request.getfixturevalue("pooled_bwrap_backend")
     return request.getfixturevalue("real_docker_backend")
 
 

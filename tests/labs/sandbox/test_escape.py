@@ -25,6 +25,12 @@ from .conftest import HOST_JOB_UID, JOB_UID, job_uid_pids, make_spec, run_job
 pytestmark = pytest.mark.sandbox
 
 
+@pytest.fixture(params=["cold", "pooled"])
+def bwrap_backend(request, bwrap_backend):
+    """Every escape attempt runs in a cold sandbox and in a pooled (warm) one."""
+    return bwrap_backend if request.param == "cold" else request.getfixturevalue("pooled_bwrap_backend")
+
+
 def job(code: str) -> str:
     return textwrap.dedent(code).lstrip()
 
