@@ -242,6 +242,22 @@ CELERY_BEAT_SCHEDULE: dict = {}
 LABS_SANDBOX_BACKEND = env("LABS_SANDBOX_BACKEND", "bubblewrap")
 LABS_SANDBOX_OPTIONS: dict = {}
 LABS_WORK_ROOT = Path(env("LABS_WORK_ROOT", str(DATA_DIR / "labs")))
+# LABS_SANDBOX_BACKEND=kubernetes: each lab job is a Kubernetes Job (apps/labs/sandbox/kubernetes.py,
+# docs/deploy.md). The worker mounts the shared work claim at LABS_WORK_ROOT; Jobs mount their subPath.
+LABS_KUBERNETES_OPTIONS: dict = {
+    "api_url": env("LABS_KUBERNETES_API_URL") or None,  # unset: the in-cluster service account
+    "namespace": env("LABS_KUBERNETES_NAMESPACE", "genai-labs"),
+    "image": env("LABS_KUBERNETES_IMAGE", "genai-labs-sandbox-cpu:latest"),
+    "gpu_image": env("LABS_KUBERNETES_GPU_IMAGE", "genai-labs-sandbox-gpu:latest"),
+    "runtime_class": env("LABS_KUBERNETES_RUNTIME_CLASS") or None,
+    "gpu_runtime_class": env("LABS_KUBERNETES_GPU_RUNTIME_CLASS") or None,
+    "work_claim": env("LABS_KUBERNETES_WORK_CLAIM", "labs-work"),
+    "work_root": str(LABS_WORK_ROOT),
+    "model_claim": env("LABS_KUBERNETES_MODEL_CLAIM") or None,
+    "pending_timeout": env_int("LABS_KUBERNETES_PENDING_TIMEOUT", 300),
+}
+if LABS_SANDBOX_BACKEND == "kubernetes":
+    LABS_SANDBOX_OPTIONS = LABS_KUBERNETES_OPTIONS
 # Kinds that prefer a GPU (char-gpt) go to the "gpu" queue only where GPU workers exist;
 # on a CPU-only machine they run on "cpu" with a GPU-free limit set.
 LABS_USE_GPU_QUEUE = env_bool("LABS_USE_GPU_QUEUE", False)

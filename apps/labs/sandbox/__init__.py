@@ -3,7 +3,7 @@
 The contract is in :mod:`.base` (``SandboxBackend``, ``JobSpec``, ``SandboxLimits``,
 ``ExitStatus``, ``get_backend``); per-job quota work dirs and their sweep in
 :mod:`.workdirs`; events and their parser in :mod:`.events`; backends in
-:mod:`.bubblewrap` and :mod:`.docker`. Importing this package does not need Django.
+:mod:`.bubblewrap`, :mod:`.docker` and :mod:`.kubernetes`. Importing this package does not need Django.
 """
 
 from __future__ import annotations
@@ -22,6 +22,9 @@ from .base import (
 )
 from .events import EVENT_TYPES, EventParser, RunnerEvent
 from .workdirs import work_dir_release, work_dirs_sweep
+
+# The kubernetes backend (one Kubernetes Job per lab job) is chosen the same way.
+BACKENDS.setdefault("kubernetes", "apps.labs.sandbox.kubernetes.KubernetesBackend")
 
 __all__ = [
     "BACKENDS",

@@ -51,7 +51,7 @@ def backend(request) -> SandboxBackend:
 
 
 def test_names_map_to_sandboxed_backends_only():
-    assert set(BACKENDS) == {"bubblewrap", "docker"}
+    assert set(BACKENDS) == {"bubblewrap", "docker", "kubernetes"}
     assert isinstance(get_backend("bubblewrap"), BubblewrapBackend)
     assert isinstance(get_backend("docker", base_url="unix:///nonexistent.sock"), DockerBackend)
     assert isinstance(get_backend("apps.labs.sandbox.bubblewrap.BubblewrapBackend"), BubblewrapBackend)
