@@ -8,6 +8,7 @@ urlpatterns = [
     path("curriculum/", include("apps.curriculum.api.urls")),
     path("labs/", include("apps.labs.api.urls")),
     path("career/", include("apps.career.api.urls")),
+    path("quiz/", include("apps.quiz.api.urls")),
     path("portfolios/", include("apps.portfolios.api.urls")),
     path("credentials/", include("apps.credentials.api.urls")),
 ]

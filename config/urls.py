@@ -12,6 +12,7 @@ urlpatterns = [
     path("learn/", include("apps.curriculum.urls")),
     path("labs/", include("apps.labs.urls")),
     path("career/", include("apps.career.urls")),
+    path("quiz/", include("apps.quiz.urls")),
     path("portfolios/", include("apps.portfolios.urls")),
     path("credentials/", include("apps.credentials.urls")),
     # The issuer's did:web document: where any verifier finds the keys credentials name.

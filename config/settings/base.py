@@ -378,4 +378,22 @@ CONTENT_LOADERS = [
     "apps.labs.services.lab_catalog_sync",
     "apps.career.loader.career_load",  # after the curriculum: roles link to topics
     "apps.career.readiness_services.readiness_items_load",  # the job-readiness checklist
+    "apps.quiz.loader.quiz_load",  # after the curriculum: questions link to topics
 ]
+
+# --- Quiz (apps/quiz) --------------------------------------------------------------------
+# How free-text answers are graded: "embedding" (offline, no network) or "llm-judge" (through
+# QUIZ_JUDGE_CLIENT, a dotted path to a callable complete(system, prompt) -> str; without one
+# the offline grader grades and says so).
+QUIZ_GRADER_BACKEND = env("QUIZ_GRADER_BACKEND", "embedding") or "embedding"
+QUIZ_JUDGE_CLIENT = env("QUIZ_JUDGE_CLIENT", "") or ""
+# FSRS retention target: the next review is due when recall probability falls to this.
+QUIZ_DESIRED_RETENTION = float(env("QUIZ_DESIRED_RETENTION", "0.9") or 0.9)
+QUIZ_MAX_ANSWER_CHARS = env_int("QUIZ_MAX_ANSWER_CHARS", 8_000)  # free text: refused above, before grading
+QUIZ_MAX_CODE_CHARS = env_int("QUIZ_MAX_CODE_CHARS", 20_000)
+QUIZ_MAX_NOTE_CHARS = 2_000
+# Code answers run in the labs sandbox (LABS_SANDBOX_BACKEND) with these limits.
+QUIZ_CODE_WALL_SECONDS = env_int("QUIZ_CODE_WALL_SECONDS", 20)
+QUIZ_CODE_TEST_SECONDS = env_int("QUIZ_CODE_TEST_SECONDS", 5)  # each hidden test
+QUIZ_CODE_MEMORY_MB = env_int("QUIZ_CODE_MEMORY_MB", 1024)
+QUIZ_MOCK_MINUTES = env_int("QUIZ_MOCK_MINUTES", 30)
