@@ -14,6 +14,9 @@ REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_CLASSES": []}
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
 EMBEDDING_WARM_UP = False
+# No warm sandboxes unless a test asks (start_worker(env={"LABS_WARM_POOL": ...})): a pool
+# imports PyTorch in every worker process, which the other tests' workers do not need.
+LABS_WARM_POOL = json.loads(env("LABS_WARM_POOL", "") or "{}")
 # Account rates generous across the suite (the cache outlives each test); tests of the
 # throttles set their own small rates.
 ACCOUNT_THROTTLE_RATES = {"signup": "1000/minute", "password_change": "1000/minute"}

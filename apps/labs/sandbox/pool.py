@@ -219,7 +219,13 @@ class SandboxPool:
                     slot = self._next_to_fill(now)
                     if slot is None:
                         waits = [s.retry_at - now for s in self._slots.values() if s.retry_at > now]
-                        self._lock.wait(min([5.0, *waits]))
+                        if self.max_idle_seconds:
+                            waits += [
+                                (h.ready_at or now) + self.max_idle_seconds - now + 0.01
+                                for s in self._slots.values()
+                                for h in s.ready
+                            ]
+                        self._lock.wait(max(0.01, min([5.0, *waits])))
                         continue
                     delay = self._take_at + self.refill_delay - now
                     if delay > 0:
