@@ -1,0 +1,75 @@
+"""The warm pool in a real Celery worker: LABS_WARM_POOL -> each pool process keeps a warm
+sandbox, a submitted job runs in it (through services and the worker signals), the next job
+gets a new one, and stopping the worker leaves no sandbox behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from apps.labs.models import LabJobEvent
+from apps.labs.services import lab_job_submit
+from tests import conftest
+from tests.labs.conftest import job_final, wait_for
+from tests.labs.sandbox.conftest import job_uid_pids
+
+pytestmark = [pytest.mark.sandbox, pytest.mark.timeout(180)]
+
+CODE = "import os\nprint('job in', sorted(os.listdir('/work')))\nopen('/work/mine.txt', 'w').write('x')\n"
+
+
+def _waiting_zygotes() -> set[int]:
+    """Host pids of warm sandboxes blocked reading their job from stdin (ready)."""
+    found = set()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = Path(entry.path, "cmdline").read_bytes()
+            if b"gpu_workers.runners.zygote" not in cmdline or b"bwrap" in cmdline or b"prlimit" in cmdline:
+                continue
+            if b"setpriv" in cmdline.split(b"\0")[0]:
+                continue
+            if Path(entry.path, "syscall").read_text().startswith("0 0x0 "):  # read(0, ...)
+                found.add(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.fixture
+def pooled_worker(transactional_db, bubblewrap_available, purged_queues, labs) -> Iterator[None]:
+    before = job_uid_pids()
+    proc = conftest.start_worker(
+        concurrency=1, env={"LABS_WARM_POOL": json.dumps({"cpu": {"custom-script": 1}, "gpu": {"custom-script": 1}})}
+    )
+    try:
+        yield
+    finally:
+        conftest.stop_process(proc)
+    deadline = time.monotonic() + 10
+    while (job_uid_pids() - before) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not (job_uid_pids() - before), "warm sandboxes outlived their worker"
+
+
+def test_jobs_run_in_warm_sandboxes_one_each(pooled_worker, learner):
+    seen = []
+    for _ in range(2):
+        ready = wait_for(_waiting_zygotes, 60, message="no warm sandbox became ready")
+        job = job_final(lab_job_submit(user=learner, lab="custom-script", params={"code": CODE}).pk, 60)
+        assert job.status == "succeeded", job.reason
+        lines = [e.payload.get("line", "") for e in LabJobEvent.objects.filter(job=job, type="log").order_by("seq")]
+        assert any("Ran in a warm sandbox" in line for line in lines), lines
+        # It saw only its own inputs: no file of the previous job.
+        assert "job in ['main.py', 'spec.json']" in lines, lines
+        # The sandbox that was ready is gone (it ran this job); a new one replaces it.
+        wait_for(lambda ready=ready: not (ready & _waiting_zygotes()) and _waiting_zygotes(), 60,
+                 message="the used warm sandbox was not replaced by a new one")
+        seen.append(ready)
+    assert not (seen[0] & seen[1])
