@@ -166,7 +166,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "/static/"
-STATIC_ROOT = DATA_DIR / "staticfiles"
+# Images collect static files at build time into their own folder (docker/web.Dockerfile).
+STATIC_ROOT = Path(env("DJANGO_STATIC_ROOT", str(DATA_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {
@@ -258,6 +259,9 @@ LABS_KUBERNETES_OPTIONS: dict = {
 }
 if LABS_SANDBOX_BACKEND == "kubernetes":
     LABS_SANDBOX_OPTIONS = LABS_KUBERNETES_OPTIONS
+elif LABS_SANDBOX_BACKEND == "docker" and env("LABS_DOCKER_IMAGE"):
+    # docker-compose.yml: the sandbox image the worker starts (sandbox-gpu on the GPU worker).
+    LABS_SANDBOX_OPTIONS = {"image": env("LABS_DOCKER_IMAGE")}
 # Kinds that prefer a GPU (char-gpt) go to the "gpu" queue only where GPU workers exist;
 # on a CPU-only machine they run on "cpu" with a GPU-free limit set.
 LABS_USE_GPU_QUEUE = env_bool("LABS_USE_GPU_QUEUE", False)
