@@ -292,7 +292,17 @@ def test_every_pooled_kind_declares_importable_warm_imports():
     from apps.labs.kinds import all_kinds
 
     kinds = {kind.slug: kind for kind in all_kinds()}
-    assert kinds["char-gpt"].warm_imports == ("torch",)
+    assert kinds["char-gpt"].warm_imports[0] == "torch"
     for kind in kinds.values():
         for name in kind.warm_imports:
             assert importlib.util.find_spec(name) is not None, (kind.slug, name)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="raising a priority back needs a root worker")
+def test_warm_up_runs_at_low_priority_and_the_job_at_normal_priority(backend, dirs):
+    pool = start_pool(backend, dirs)
+    assert pool.wait_ready(60), pool.stats.last_error
+    idle = pool._slots[next(iter(pool._slots))].ready[0]
+    assert {os.getpriority(os.PRIO_PROCESS, pid) for pid in idle.cgroups.pids()} == {backend.options["warm_nice"]}
+    handle, status, lines = run(backend, dirs.job(), "import os\nprint('nice', os.nice(0))\n")
+    assert handle is idle and status.ok and "nice 0" in lines, lines
