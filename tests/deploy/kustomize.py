@@ -38,7 +38,9 @@ def render(directory: Path) -> list[dict]:
         docs += render(target) if target.is_dir() else load_all(target)
     for patch_entry in kustomization.get("patches", []):
         for patch in load_all(directory / patch_entry["path"]):
-            matches = [d for d in docs if (d["kind"], d["metadata"]["name"]) == (patch["kind"], patch["metadata"]["name"])]
+            matches = [
+                d for d in docs if (d["kind"], d["metadata"]["name"]) == (patch["kind"], patch["metadata"]["name"])
+            ]
             assert len(matches) == 1, f"patch {patch_entry['path']} matches {len(matches)} resources"
             merged = merge(matches[0], patch)
             docs[docs.index(matches[0])] = merged

@@ -103,9 +103,10 @@ def test_pods_run_restricted(rendered):
 def test_web_tier(rendered):
     _, docs = rendered
     web = by_kind(docs, "Deployment")["web"]
-    assert by_kind(docs, "Service")["web"]["spec"]["selector"].items() <= web["spec"]["template"]["metadata"][
-        "labels"
-    ].items()
+    assert (
+        by_kind(docs, "Service")["web"]["spec"]["selector"].items()
+        <= web["spec"]["template"]["metadata"]["labels"].items()
+    )
     assert by_kind(docs, "HorizontalPodAutoscaler")["web"]["spec"]["scaleTargetRef"]["name"] == "web"
     assert by_kind(docs, "PodDisruptionBudget")["web"]["spec"]["minAvailable"] >= 1
     ingress = by_kind(docs, "Ingress")["web"]
@@ -145,7 +146,7 @@ def test_keda_scales_workers_on_the_celery_redis_lists(rendered):
     deployments = by_kind(docs, "Deployment")
     auth = by_kind(docs, "TriggerAuthentication")
     lists = {}
-    for name, obj in scaled.items():
+    for obj in scaled.values():
         assert obj["apiVersion"] == "keda.sh/v1alpha1"
         target = obj["spec"]["scaleTargetRef"]["name"]
         assert target in deployments
@@ -195,12 +196,17 @@ def test_backend_defaults_match_the_manifests(rendered):
     assert by_kind(docs, "PersistentVolumeClaim")[options["work_claim"]]["spec"]["accessModes"] == ["ReadWriteMany"]
     sandbox_sa = by_kind(docs, "ServiceAccount")[options["service_account"]]
     assert sandbox_sa["automountServiceAccountToken"] is False
-    assert not [b for b in by_kind(docs, "RoleBinding").values() if any(
-        s["name"] == options["service_account"] for s in b["subjects"])]
+    assert not [
+        b
+        for b in by_kind(docs, "RoleBinding").values()
+        if any(s["name"] == options["service_account"] for s in b["subjects"])
+    ]
     for name in ("worker-cpu", "worker-gpu"):
         spec = by_kind(docs, "Deployment")[name]["spec"]["template"]["spec"]
         mounts = {m["name"]: m["mountPath"] for m in spec["containers"][0]["volumeMounts"]}
-        claims = {v["name"]: v["persistentVolumeClaim"]["claimName"] for v in spec["volumes"] if "persistentVolumeClaim" in v}
+        claims = {
+            v["name"]: v["persistentVolumeClaim"]["claimName"] for v in spec["volumes"] if "persistentVolumeClaim" in v
+        }
         work = next(n for n, c in claims.items() if c == config["LABS_KUBERNETES_WORK_CLAIM"])
         assert mounts[work] == config["LABS_WORK_ROOT"]
         env = {e["name"]: e for e in spec["containers"][0]["env"]}
@@ -212,9 +218,13 @@ def test_backend_defaults_match_the_manifests(rendered):
 def test_worker_rbac_covers_what_the_backend_calls(rendered):
     _, docs = rendered
     role = by_kind(docs, "Role")["labs-worker"]
-    allowed = {(g, r, v) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"] for v in rule["verbs"]}
+    allowed = {
+        (g, r, v) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"] for v in rule["verbs"]
+    }
     needed = {("batch", "jobs", v) for v in ("create", "get", "list", "delete")} | {
-        ("", "pods", "get"), ("", "pods", "list"), ("", "pods/log", "get"),
+        ("", "pods", "get"),
+        ("", "pods", "list"),
+        ("", "pods/log", "get"),
     }
     assert needed <= allowed
     assert not {r for _, r, _ in allowed} & {"secrets", "pods/exec", "configmaps"}
@@ -244,7 +254,8 @@ def selects(selector: dict, labels: dict) -> bool:
 
 def policies_for(docs: list[dict], labels: dict, direction: str) -> list[dict]:
     return [
-        p for p in by_kind(docs, "NetworkPolicy").values()
+        p
+        for p in by_kind(docs, "NetworkPolicy").values()
         if direction in p["spec"]["policyTypes"] and selects(p["spec"]["podSelector"], labels)
     ]
 
