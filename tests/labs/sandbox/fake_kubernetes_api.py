@@ -105,6 +105,10 @@ class FakeKubernetesAPI:
     def url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
+    def running_pods(self) -> list[str]:
+        """Pods whose container process still runs."""
+        return [p.name for p in list(self.pods.values()) if p.process is not None and p.process.poll() is None]
+
     def __enter__(self) -> FakeKubernetesAPI:
         self._thread.start()
         return self

@@ -46,6 +46,12 @@ def fake_api(work_root) -> FakeKubernetesAPI:
         pytest.skip("the fake kubelet runs containers with bubblewrap: apt-get install -y bubblewrap")
     with FakeKubernetesAPI(claims={"labs-work": work_root}) as api:
         yield api
+        # Like the contract's no_leftovers: every container the backend started has ended
+        # (its Job deleted or finished) by the time the test is over.
+        deadline = time.monotonic() + 5
+        while (running := api.running_pods()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not running, f"sandbox pods left running: {running}"
 
 
 @pytest.fixture
