@@ -23,6 +23,7 @@ sentences were found.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import re
@@ -92,6 +93,13 @@ def _plain(markdown_text: str) -> str:
     return " ".join(text.split())
 
 
+@functools.lru_cache(maxsize=256)
+def _reference_vectors(reference: str, points: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """The model answer's and key points' vectors (the same for every answer to a question)."""
+    vectors = embed_texts([reference, *points])
+    return vectors[0], vectors[1:]
+
+
 class EmbeddingGrader:
     """The offline default: sentence embeddings against key points and the model answer."""
 
@@ -108,11 +116,9 @@ class EmbeddingGrader:
                 f"{message} Write what you know in your own words: every key point you cover earns credit.",
             )
         segments = _segments(kept)
-        reference = _plain(question.model_answer)
-        vectors = embed_texts([*segments, " ".join(kept), reference, *[p["text"] for p in points]])
-        seg_vecs = vectors[: len(segments)]
-        answer_vec, reference_vec = vectors[len(segments)], vectors[len(segments) + 1]
-        point_vecs = vectors[len(segments) + 2 :]
+        vectors = embed_texts([*segments, " ".join(kept)])
+        seg_vecs, answer_vec = vectors[: len(segments)], vectors[len(segments)]
+        reference_vec, point_vecs = _reference_vectors(_plain(question.model_answer), tuple(p["text"] for p in points))
         similarity = float(np.dot(answer_vec, reference_vec))
         matched, missed, per_point = [], [], []
         total_weight = sum(p["weight"] for p in points) or 1.0
