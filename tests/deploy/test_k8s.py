@@ -223,6 +223,7 @@ def test_worker_rbac_covers_what_the_backend_calls(rendered):
     }
     needed = {("batch", "jobs", v) for v in ("create", "get", "list", "delete")} | {
         ("", "pods", "get"),
+        ("", "pods", "delete"),
         ("", "pods", "list"),
         ("", "pods/log", "get"),
     }

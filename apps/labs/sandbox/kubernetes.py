@@ -25,7 +25,7 @@ docker backend's container:
 
 Logs are followed with ``read_namespaced_pod_log(follow=True)`` and parsed by the same
 :class:`~.events.EventParser` as every backend. Cancel deletes the Job (propagation
-``Background``, grace 0: its pod dies at once). Each Job names its worker pod as owner
+``Background``) and its pod with grace 0, so the job dies at once. Each Job names its worker pod as owner
 (``ownerReferences``, from ``POD_NAME`` / ``POD_UID`` set by the Downward API), so the
 cluster's garbage collector deletes the Jobs of a deleted worker pod; and at worker start
 :meth:`KubernetesBackend.reap_stale` deletes the Jobs whose worker process or pod is
@@ -644,6 +644,12 @@ class KubernetesBackend(SandboxBackend):
                 return
             handle.deleted = True
         self._delete_job(handle.name)
+        if handle.pod_name:
+            # The garbage collector would stop the pod with its grace period; kill it now.
+            with contextlib.suppress(Exception):
+                self.core.delete_namespaced_pod(
+                    handle.pod_name, self.namespace, grace_period_seconds=0, _request_timeout=self.options["timeout"]
+                )
         if not handle.streaming:
             self._finish(handle)
 

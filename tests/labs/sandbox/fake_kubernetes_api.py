@@ -91,6 +91,7 @@ class FakeKubernetesAPI:
         self.pods: dict[str, FakePod] = {}
         self.created: list[dict] = []
         self.deletes: list[tuple[str, dict]] = []
+        self.pod_deletes: list[tuple[str, dict]] = []
         self.requests: list[tuple[str, str, dict]] = []
         self.extra_pods: dict[str, dict] = {}  # other pods that exist (worker pods)
         self.waiting_reason: str | None = None  # e.g. "ErrImagePull": pods never start
@@ -327,6 +328,16 @@ class _Handler(BaseHTTPRequestHandler):
                     self._json(200, {"kind": "Status", "apiVersion": "v1", "status": "Success"})
                 else:
                     self._not_found(f"job {name}")
+            return
+        m = re.fullmatch(r"/api/v1/namespaces/([^/]+)/pods/([^/]+)", url.path)
+        if m and method == "DELETE":
+            api.pod_deletes.append((m.group(2), {**query, **body}))
+            pod = api.pods.pop(m.group(2), None)
+            if pod is None:
+                self._not_found(f"pod {m.group(2)}")
+                return
+            api._kill(pod)
+            self._json(200, pod.to_json(api.namespace))
             return
         m = re.fullmatch(r"/api/v1/namespaces/([^/]+)/pods(?:/([^/]+))?(/log)?", url.path)
         if m and method == "GET":

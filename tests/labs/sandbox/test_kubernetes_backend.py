@@ -244,6 +244,9 @@ def test_cancel_deletes_the_job(fake_api, k8s, work_dir):
     name, options = fake_api.deletes[0]
     assert name == job_name(spec.job_id) and options["propagationPolicy"] == "Background"
     assert options["gracePeriodSeconds"] == 0
+    # ... and its pod at once, not after the pod's grace period
+    (pod_name, pod_options), *_ = fake_api.pod_deletes
+    assert pod_name.startswith(name) and str(pod_options["gracePeriodSeconds"]) == "0"
     assert not fake_api.jobs and not fake_api.pods
 
 
