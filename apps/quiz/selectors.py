@@ -104,7 +104,7 @@ def due_queue(*, user: Any, now: datetime | None = None, limit: int = 50) -> lis
     return _items(states)
 
 
-def upcoming(*, user: Any, now: datetime | None = None, days: int = 7, limit: int = 20) -> list[QueueItem]:
+def upcoming(*, user: Any, now: datetime | None = None, days: int = 30, limit: int = 20) -> list[QueueItem]:
     now = now or timezone.now()
     states = (
         ReviewState.objects.filter(user=user, due__gt=now, due__lte=now + timedelta(days=days))

@@ -295,7 +295,7 @@ class QueueApi(APIView):
     class OutputSerializer(serializers.Serializer):
         due = QueueItemOutput(many=True)
         due_count = serializers.IntegerField()
-        upcoming = QueueItemOutput(many=True, help_text="Due within the next 7 days.")
+        upcoming = QueueItemOutput(many=True, help_text="Due within the next 30 days.")
         desired_retention = serializers.FloatField()
 
     @extend_schema(tags=TAGS, summary="Your due review queue", responses=OutputSerializer)

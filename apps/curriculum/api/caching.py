@@ -1,0 +1,56 @@
+"""Curriculum reads answered from the cache, with an ETag that costs nothing to check.
+
+Phases, topics, articles, glossary terms and resources change only when content is saved
+(``apps.curriculum.content_cache``). A read is cached under (content generation,
+audience, full URL): readers and authors (who also see drafts) never share an entry, and
+the URL carries the filters, page and host (``next`` links are absolute). The ETag is that
+key, so a client revalidating an unchanged list gets a 304 before any query runs.
+Errors (400 for a bad filter, 404) are never cached.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from functools import wraps
+
+from django.core.cache import cache
+from django.utils.cache import patch_vary_headers
+from django.utils.http import parse_etags
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.curriculum import selectors
+from apps.curriculum.content_cache import FRAGMENT_TTL, content_generation
+
+
+def content_cached_response(request: Request, build: Callable[[], Response]) -> Response:
+    text = f"{content_generation()}|{selectors.audience(request.user)}|{request.build_absolute_uri()}"
+    key = hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+    etag = f'"{key}"'
+    if etag in parse_etags(request.headers.get("If-None-Match", "")):
+        response = Response(status=status.HTTP_304_NOT_MODIFIED)
+    else:
+        data = cache.get(f"curriculum:api:{key}")
+        if data is None:
+            built = build()
+            if built.status_code != status.HTTP_200_OK:
+                return built
+            data = built.data
+            cache.set(f"curriculum:api:{key}", data, FRAGMENT_TTL)
+        response = Response(data)
+    response["ETag"] = etag
+    # Who asks decides the audience: a shared cache must not hand an author's list to a reader.
+    patch_vary_headers(response, ("Cookie", "Authorization"))
+    return response
+
+
+def cached_by_content(get):
+    """Decorate an APIView's ``get`` whose answer depends only on content and audience."""
+
+    @wraps(get)
+    def wrapper(self, request: Request, *args, **kwargs) -> Response:
+        return content_cached_response(request, lambda: get(self, request, *args, **kwargs))
+
+    return wrapper

@@ -1,0 +1,200 @@
+"""Answering through the API and the pages: bad input is a 4xx that says what to do, code is
+graded in the sandbox (pending -> graded, claimed once), authors override and regrade with the
+history kept, learners re-rate, mock interviews end with a report."""
+
+from __future__ import annotations
+
+import pytest
+
+from apps.quiz import services
+from apps.quiz.models import Attempt, Grade, MockSession, Question, ReviewState
+from tests.portfolios.conftest import api_as
+
+A = "/api/v1/quiz"
+
+
+@pytest.fixture
+def learner_api(learner):
+    return api_as(learner)
+
+
+def _post(client, data):
+    return client.post(f"{A}/attempts/", data, format="json")
+
+
+def test_empty_answer_scores_zero_with_a_message(bank_once, db, learner_api):
+    r = _post(learner_api, {"question": "bias-variance-tradeoff", "answer": "   "})
+    assert r.status_code == 201
+    assert r.json()["score"] == 0 and "empty" in r.json()["feedback"]
+    assert len(r.json()["missed"]) == 5
+
+
+@pytest.mark.parametrize(
+    ("data", "status", "field", "words"),
+    [
+        ({"question": "bias-variance-tradeoff", "answer": "x" * 8_001}, 413, "answer", "limit is 8,000"),
+        ({"question": "stable-softmax-numpy", "answer": "x" * 20_001}, 400, "answer", "20000"),
+        ({"question": "numpy-broadcasting", "answer": "7"}, 400, "answer", "Pick one of the choices"),
+        ({"question": "numpy-broadcasting", "answer": "zero"}, 400, "answer", "Pick one"),
+        ({"question": "no-such-question", "answer": "x"}, 404, None, "No question"),
+        ({"question": "bias-variance-tradeoff", "answer": "a\x00b"}, 400, "answer", "NUL"),
+        ({"question": "bias-variance-tradeoff"}, 400, "answer", "required"),
+        ({"question": "bias-variance-tradeoff", "answer": ["a"]}, 400, "answer", "string"),
+    ],
+)
+def test_bad_input_is_a_4xx_naming_the_field_and_nothing_is_saved(bank_once, db, learner_api, data, status, field,
+                                                                    words):
+    r = _post(learner_api, data)
+    assert r.status_code == status, r.content
+    body = r.json()
+    if field:
+        assert field in body, body
+    assert words.lower() in str(body).lower(), body
+    assert Attempt.objects.count() == 0
+    assert ReviewState.objects.count() == 0
+
+
+def test_text_answer_is_graded_and_scheduled(bank_once, db, learner, learner_api):
+    r = _post(learner_api, {"question": "dropout-explained", "answer": "0"})
+    assert r.status_code == 201 and r.json()["grader"] == "choice" and r.json()["score"] == 100
+    r = _post(learner_api, {"question": "bias-variance-tradeoff",
+                            "answer": "Bias is error from a model that is too simple; variance is error from fitting "
+                                      "the noise of the training sample. Overfitting shows a low training error but "
+                                      "a high validation error."})
+    body = r.json()
+    assert body["grader"] == "embedding" and 30 <= body["score"] <= 90, body
+    assert body["matched"] and body["missed"]
+    state = ReviewState.objects.get(user=learner, question__slug="bias-variance-tradeoff")
+    assert state.last_score == body["score"] and state.reviews == 1
+    assert learner_api.get(f"{A}/attempts/{body['id']}/").json()["score"] == body["score"]
+    listed = learner_api.get(f"{A}/attempts/?question=bias-variance-tradeoff").json()
+    assert listed["count"] == 1
+
+
+def test_code_attempt_is_graded_in_the_sandbox_once(bank_once, db, learner, learner_api, no_celery_sends,
+                                                    django_capture_on_commit_callbacks):
+    question = Question.objects.get(slug="rag-chunking-step")
+    with django_capture_on_commit_callbacks(execute=True):
+        r = _post(learner_api, {"question": question.slug, "answer": question.solution})
+    assert r.status_code == 201 and r.json()["status"] == "pending" and r.json()["score"] is None
+    attempt = services.attempt_grade_code(r.json()["id"])
+    assert attempt.status == "graded" and attempt.score == 100 and attempt.grader == "sandbox"
+    assert services.attempt_grade_code(r.json()["id"]) is None  # a second delivery claims nothing
+    body = learner_api.get(f"{A}/attempts/{attempt.pk}/").json()
+    assert [t["passed"] for t in body["tests"]] == [True] * 4
+    assert ReviewState.objects.get(user=learner, question=question).last_score == 100
+
+
+def test_failing_code_names_the_failing_test(bank_once, db, learner):
+    question = Question.objects.get(slug="rag-chunking-step")
+    attempt = services.attempt_submit(user=learner, question=question,
+                                      answer="def chunk_words(text, size, overlap):\n    return text.split()\n")
+    attempt = services.attempt_grade_code(attempt.pk)
+    assert attempt.score == 0
+    assert "Failing: overlapping windows" in attempt.feedback
+    assert any("AssertionError" in t["error"] for t in attempt.result["tests"])
+
+
+def test_sandbox_unavailable_fails_the_attempt_readably(bank_once, db, learner, settings):
+    settings.LABS_SANDBOX_BACKEND = "no.such.Backend"
+    question = Question.objects.get(slug="rag-chunking-step")
+    attempt = services.attempt_submit(user=learner, question=question, answer="print(1)")
+    attempt = services.attempt_grade_code(attempt.pk)
+    assert attempt.status == "failed" and "could not be run" in attempt.feedback
+    assert not ReviewState.objects.filter(user=learner).exists()
+
+
+def test_author_override_and_regrade_keep_the_history(bank_once, db, learner, author):
+    question = Question.objects.get(slug="bias-variance-tradeoff")
+    attempt = services.attempt_submit(user=learner, question=question, answer="Bias and variance trade off.")
+    first = attempt.score
+    api_as(author).post(f"{A}/attempts/{attempt.pk}/override/", {"score": 77, "note": "Fair"}, format="json")
+    attempt.refresh_from_db()
+    assert attempt.score == 77 and attempt.grader == "override"
+    # The rubric changes (a new grading version) and the author regrades: a third grade, history intact.
+    Question.objects.filter(pk=question.pk).update(
+        grading_version=2, key_points=[{"text": "Bias and variance trade off against each other", "weight": 1.0}])
+    services.attempt_regrade(attempt=Attempt.objects.get(pk=attempt.pk), reviewer=author)
+    attempt.refresh_from_db()
+    grades = list(Grade.objects.filter(attempt=attempt).values_list("grader", "score", "grading_version"))
+    assert grades[0] == ("embedding", first, 1)
+    assert grades[1][:2] == ("override", 77)
+    assert grades[2][0] == "embedding" and grades[2][2] == 2
+    assert attempt.grading_version == 2 and attempt.score == grades[2][1] > first
+    with pytest.raises(services.PermissionDenied):
+        services.attempt_override(attempt=attempt, reviewer=learner, score=100)
+    r = api_as(author).post(f"{A}/attempts/{attempt.pk}/override/", {"score": 101}, format="json")
+    assert r.status_code == 400 and "score" in r.json()
+
+
+def test_learner_rerates_only_the_latest_attempt(bank_once, db, learner, learner_api):
+    q = Question.objects.get(slug="dropout-explained")
+    old = services.attempt_submit(user=learner, question=q, answer="1")  # wrong: again
+    new = services.attempt_submit(user=learner, question=q, answer="0")  # right: easy
+    easy_due = ReviewState.objects.get(user=learner, question=q).due
+    r = learner_api.post(f"{A}/attempts/{new.pk}/rating/", {"rating": 2}, format="json")
+    assert r.status_code == 200
+    assert ReviewState.objects.get(user=learner, question=q).due < easy_due
+    r = learner_api.post(f"{A}/attempts/{old.pk}/rating/", {"rating": 4}, format="json")
+    assert r.status_code == 409 and "latest" in r.json()["detail"]
+    assert learner_api.post(f"{A}/attempts/{new.pk}/rating/", {"rating": 5}, format="json").status_code == 400
+
+
+def test_mock_interview_mixes_types_and_reports(bank_once, db, learner, learner_api):
+    r = learner_api.post(f"{A}/mocks/", {"minutes": 10}, format="json")
+    assert r.status_code == 201
+    mock = MockSession.objects.get(pk=r.json()["id"])
+    categories = [Question.objects.get(pk=pk).category for pk in mock.questions]
+    assert {"conceptual", "coding", "system-design", "behavioral", "rapid-fire"} <= set(categories)
+    assert len(categories) == 7
+    first = Question.objects.get(pk=mock.questions[0])
+    answered = _post(learner_api, {"question": first.slug, "answer": "", "mock": mock.pk})
+    assert answered.status_code == 201
+    again = _post(learner_api, {"question": first.slug, "answer": "", "mock": mock.pk})
+    assert again.status_code == 409
+    outside = Question.objects.exclude(pk__in=mock.questions).first()
+    assert _post(learner_api, {"question": outside.slug, "answer": "x", "mock": mock.pk}).status_code == 400
+    report = learner_api.post(f"{A}/mocks/{mock.pk}/finish/").json()
+    assert report["status"] == "finished"
+    assert report["report"]["answered"] == 1 and report["report"]["total"] == 7
+    assert report["report"]["score"] == 0
+    assert report["report"]["weakest_topics"] and report["report"]["review_next"]
+    late = _post(learner_api, {"question": Question.objects.get(pk=mock.questions[1]).slug, "answer": "x",
+                               "mock": mock.pk})
+    assert late.status_code == 409 and "ended" in late.json()["detail"]
+
+
+def test_mock_ends_by_itself_when_time_is_up(bank_once, db, learner, learner_api):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    mock = services.mock_start(user=learner, minutes=5)
+    MockSession.objects.filter(pk=mock.pk).update(started_at=timezone.now() - timedelta(minutes=6))
+    body = learner_api.get(f"{A}/mocks/{mock.pk}/").json()
+    assert body["status"] == "finished" and body["seconds_left"] == 0
+
+
+def test_pages_answer_and_show_the_result(bank_once, db, learner, client):
+    client.force_login(learner)
+    r = client.post("/quiz/q/bias-variance-tradeoff/answer/", {"answer": "x" * 9000})
+    assert r.status_code == 413 and "the limit is 8,000" in r.content.decode()
+    r = client.post("/quiz/q/numpy-broadcasting/answer/", {"answer": "0"}, follow=True)
+    page = r.content.decode()
+    assert r.status_code == 200 and 'id="score">100<' in page and "How well did you know it?" in page
+    r = client.get("/quiz/queue/")
+    assert "numpy-broadcasting" in r.content.decode()
+    assert client.get("/quiz/?phase=9").status_code == 400
+    assert client.get("/quiz/?category=coding").content.decode().count('class="quiz-item"') >= 6
+
+
+def test_questions_are_searchable(bank_once, db):
+    from apps.core.search.registry import search_source
+    from apps.core.search.services import search_index_update
+
+    assert search_source("question") is not None
+    assert search_index_update("question") > 0
+    from apps.core.search.selectors import search
+
+    hits = search("bias variance trade-off overfitting", kinds=["question"])
+    assert hits and hits[0].url == "/quiz/q/bias-variance-tradeoff/"
