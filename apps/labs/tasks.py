@@ -123,6 +123,9 @@ def warm_pool_start(queues: list[str] | None = None) -> warm_pool.SandboxPool | 
         return None
     try:
         backend = get_backend()
+        if not hasattr(backend, "start_warm"):
+            logger.info("labs: the %s sandbox backend keeps no warm sandboxes; jobs start cold", backend.name)
+            return None
         backend.check_available()
         pool = warm_pool.SandboxPool(
             backend, targets, warm_pool_root(), max_idle_seconds=settings.LABS_WARM_POOL_MAX_IDLE_SECONDS

@@ -3,8 +3,10 @@
 1. ``sandbox_overhead.py``: what the bubblewrap sandbox costs (bare vs sandboxed).
 2. ``platform_latency.py``: what the platform adds on top of the sandbox (submit ->
    running vs starting the sandbox directly; runner print -> websocket vs Redis pub/sub).
+3. ``warm_pool.py``: a PyTorch lab's submit -> first event / first progress, warm sandbox
+   pool vs cold start, through the platform and directly.
 
-    .venv/bin/python bench/labs/run.py [sandbox|platform]   # default: both
+    .venv/bin/python bench/labs/run.py [sandbox|platform|warm]   # default: all three
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ if __name__ == "__main__":
     if os.geteuid() != 0:
         print("bench/labs: skipped, the bubblewrap sandbox benches need root (as the lab worker runs)")
         sys.exit(0)
-    which = sys.argv[1:] or ["sandbox", "platform"]
+    which = sys.argv[1:] or ["sandbox", "platform", "warm"]
     if "sandbox" in which:
         from sandbox_overhead import main as sandbox_main
 
@@ -28,3 +30,8 @@ if __name__ == "__main__":
         from platform_latency import main as platform_main
 
         platform_main([])
+    if "warm" in which:
+        # Its own process: it starts its own services and Django (settings are per process).
+        import subprocess
+
+        subprocess.run([sys.executable, str(Path(__file__).with_name("warm_pool.py"))], check=True)

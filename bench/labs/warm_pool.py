@@ -7,6 +7,9 @@ Side by side, interleaved round by round (cold, warm, direct cold, direct warm, 
 - **platform warm**: the same submit -> a worker whose pool keeps one warm char-gpt sandbox
   (``LABS_WARM_POOL={"gpu": {"char-gpt": 1}}``); the job waits until it is ready, as a job
   does that comes after a quiet spell, and the pool refills while the job runs;
+- **platform today** (``--baseline REV``, e.g. the commit before the pool): the same submit
+  -> a worker running that revision's code (extracted with ``git archive``), to show the
+  cold path is no slower than before;
 - **direct cold / direct warm**: the same runner, params and limits started by calling the
   backend directly (``backend.run()``; warm: from a pool in this process), no Celery, no
   database: what the sandbox itself costs.
@@ -46,23 +49,39 @@ sys.path.insert(0, str(ROOT))
 from config.embedded import EmbeddedPostgres, EmbeddedRedis, free_port  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results-warm-pool.json"
-MARKS = ("first_event", "first_progress", "first_real_progress", "first_step")
+MARKS = ("worker_notice", "first_event", "first_progress", "first_real_progress", "first_step")
 
 
-def waiting_zygotes() -> set[int]:
-    """Host pids of warm sandboxes that are ready (blocked reading their job from stdin)."""
+def _parent(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def waiting_zygotes(ancestor: int | None = None) -> set[int]:
+    """Host pids of warm sandboxes that are ready (blocked reading their job from stdin),
+    only those below ``ancestor`` if given (other stacks on the host have their own)."""
     found = set()
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
         try:
             argv = Path(entry.path, "cmdline").read_bytes().split(b"\0")
-            if b"gpu_workers.runners.zygote" not in argv or not argv[0].endswith(b"python3.11"):
+            if b"gpu_workers.runners.zygote" not in argv or not argv[0].startswith(b"/opt/python/"):
                 continue
-            if Path(entry.path, "syscall").read_text().startswith("0 0x0 "):  # read(0, ...)
-                found.add(int(entry.name))
+            if not Path(entry.path, "syscall").read_text().startswith("0 0x0 "):  # read(0, ...)
+                continue
         except OSError:
             continue
+        pid = int(entry.name)
+        if ancestor is not None:
+            up = pid
+            while up > 1 and up != ancestor:
+                up = _parent(up)
+            if up != ancestor:
+                continue
+        found.add(pid)
     return found
 
 
@@ -79,9 +98,11 @@ def wait_until(predicate, timeout: float, what: str):
 class Stack:
     """Embedded services, a migrated database, the lab catalogue and two workers."""
 
-    def __init__(self) -> None:
+    def __init__(self, baseline: str | None = None) -> None:
+        self.baseline = baseline
         self.root = Path(tempfile.mkdtemp(prefix="bench-warm-"))
         self.children: list[subprocess.Popen] = []
+        self.pids: dict[str, int] = {}
         self.postgres = EmbeddedPostgres(self.root / "postgres")
         self.redis = EmbeddedRedis(self.root / "redis", port=free_port())
 
@@ -112,17 +133,26 @@ class Stack:
         lab_catalog_sync()  # before the workers: the warm one reads the lab's limits at start
         self.worker("cold", "cpu", {})
         self.worker("warm", "gpu", {"gpu": {"char-gpt": 1}})
+        names = ["cold", "warm"]
+        if self.baseline:
+            tree = self.root / "baseline"
+            tree.mkdir()
+            archive = subprocess.run(["git", "archive", self.baseline], cwd=ROOT, check=True, capture_output=True)
+            subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
+            self.worker("today", "today", {}, cwd=tree)
+            names.append("today")
         from config.celery import app
 
-        for name in ("cold", "warm"):
+        for name in names:
             wait_until(lambda name=name: app.control.ping([f"bench-{name}-{os.getpid()}@localhost"], timeout=0.5),
                        60, f"the {name} worker")
 
-    def worker(self, name: str, queue: str, pool: dict) -> None:
+    def worker(self, name: str, queue: str, pool: dict, cwd: Path = ROOT) -> None:
         argv = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queue, "-c", "1", "--loglevel",
                 "warning", "-n", f"bench-{name}-{os.getpid()}@localhost", "--without-gossip", "--without-mingle"]
         env = {**os.environ, "LABS_WARM_POOL": json.dumps(pool)}
-        self.children.append(subprocess.Popen(argv, cwd=ROOT, env=env, start_new_session=True))
+        self.children.append(subprocess.Popen(argv, cwd=cwd, env=env, start_new_session=True))
+        self.pids[name] = self.children[-1].pid
 
     def stop(self) -> None:
         for proc in self.children:
@@ -167,9 +197,10 @@ def platform_run(user, queue: str, steps: int) -> dict[str, float]:
     job = LabJob.objects.get(pk=job.pk)
     if job.status != "succeeded":
         raise RuntimeError(f"a platform run ended {job.status}: {job.reason}")
-    rows = LabJobEvent.objects.filter(job_id=job.pk, seq__gte=2).order_by("seq")
-    events = [(e.created_at.timestamp() - t0, e.type, e.payload) for e in rows]
-    marks = marks_from(events)
+    rows = list(LabJobEvent.objects.filter(job_id=job.pk).order_by("seq"))
+    # seq 1 is the worker's own "Starting in the ... sandbox" notice: claimed, about to start it.
+    events = [(e.created_at.timestamp() - t0, e.type, e.payload) for e in rows[1:]]
+    marks = {"worker_notice": rows[0].created_at.timestamp() - t0, **marks_from(events)}
     lines = [p.get("line", "") for _, t, p in events if t == "log"]
     marks["warm"] = float(any("Ran in a warm sandbox" in line for line in lines))
     return marks
@@ -228,14 +259,17 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--baseline", help="a git revision whose worker measures today's cold path")
     options = parser.parse_args(argv)
     if os.geteuid() != 0 or not shutil.which("bwrap"):
         print("bench/labs warm pool: skipped, needs root and bubblewrap (as the lab worker runs)")
         return {}
 
-    stack = Stack()
-    runs: dict[str, list[dict[str, float]]] = {"platform_cold": [], "platform_warm": [], "direct_cold": [],
-                                               "direct_warm": []}
+    stack = Stack(options.baseline)
+    variants = ["platform_cold", "platform_warm", "direct_cold", "direct_warm"]
+    if options.baseline:
+        variants.insert(0, "platform_today")
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in variants}
     try:
         stack.start()
         from apps.core.models import User
@@ -246,20 +280,23 @@ def main(argv: list[str] | None = None) -> dict:
 
         def quiet() -> None:
             # Every measurement starts on a quiet machine with the warm worker's pool full.
-            wait_until(waiting_zygotes, 180, "the warm worker's sandbox")
+            wait_until(lambda: waiting_zygotes(stack.pids["warm"]), 180, "the warm worker's sandbox")
             time.sleep(1.0)
 
-        quiet()
-        platform_run(user, "cpu", options.steps)  # the workers' first job (Django, sandbox probe)
-        quiet()
-        platform_run(user, "gpu", options.steps)
+        calls = {
+            "platform_today": lambda: platform_run(user, "today", options.steps),
+            "platform_cold": lambda: platform_run(user, "cpu", options.steps),
+            "platform_warm": lambda: platform_run(user, "gpu", options.steps),
+            "direct_cold": lambda: direct_run(lab, options.steps, warm=False),
+            "direct_warm": lambda: direct_run(lab, options.steps, warm=True),
+        }
+        for name in variants:  # each worker's first job (Django, the sandbox probe): not counted
+            if name.startswith("platform"):
+                quiet()
+                calls[name]()
         for n in range(options.runs):
-            for name, call in (
-                ("platform_cold", lambda: platform_run(user, "cpu", options.steps)),
-                ("platform_warm", lambda: platform_run(user, "gpu", options.steps)),
-                ("direct_cold", lambda: direct_run(lab, options.steps, warm=False)),
-                ("direct_warm", lambda: direct_run(lab, options.steps, warm=True)),
-            ):
+            for name in variants:
+                call = calls[name]
                 quiet()
                 result = call()
                 runs[name].append(result)
@@ -281,6 +318,7 @@ def main(argv: list[str] | None = None) -> dict:
             "load_average_after": [round(x, 2) for x in os.getloadavg()],
         },
         "steps": options.steps,
+        "baseline": options.baseline,
         "results": {name: summary(values) for name, values in runs.items()},
     }
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
