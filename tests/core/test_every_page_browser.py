@@ -53,6 +53,14 @@ def site(live_asgi_server, learner, author, hiring_manager, no_celery_sends):
         shortlist=shortlist, user=hiring_manager, public_id=portfolio.public_id, note="Strong evals"
     )
     article = Article.objects.filter(status=Article.Status.PUBLISHED).first()
+    from apps.quiz import services as quiz
+    from apps.quiz.loader import quiz_load
+    from apps.quiz.models import Question
+
+    quiz_load(content)
+    broadcasting = Question.objects.get(slug="numpy-broadcasting")
+    quiz_attempt = quiz.attempt_submit(user=learner, question=broadcasting, answer="1")
+    quiz_mock = quiz.mock_start(user=learner, seed=1)
     public = [
         reverse("home"),
         reverse("curriculum:roadmap"),
@@ -76,6 +84,8 @@ def site(live_asgi_server, learner, author, hiring_manager, no_celery_sends):
         reverse("credentials:verify"),
         reverse("credentials:verify-id", args=[credential.pk]),
         reverse("portfolios:public", args=[portfolio.public_id]),
+        reverse("quiz:index"),
+        reverse("quiz:question", args=["scaled-dot-product-attention"]),
     ]
     project = portfolio.projects.get()
     revision = article.revisions.order_by("-version").first()
@@ -97,6 +107,10 @@ def site(live_asgi_server, learner, author, hiring_manager, no_celery_sends):
             reverse("portfolios:project-delete", args=[project.pk]),
             reverse("password_change"),
             reverse("password_change_done"),
+            reverse("quiz:attempt", args=[quiz_attempt.pk]),
+            reverse("quiz:queue"),
+            reverse("quiz:mock-index"),
+            reverse("quiz:mock", args=[quiz_mock.pk]),
         ],
         "author": [
             *public,
@@ -193,6 +207,12 @@ NOT_PAGES = {
     "portfolios:shortlist-rename",
     "portfolios:entry-note",
     "portfolios:entry-remove",
+    "quiz:answer",
+    "quiz:rate",
+    "quiz:override",
+    "quiz:mock-start",
+    "quiz:mock-answer",
+    "quiz:mock-finish",
 }
 
 
