@@ -17,17 +17,19 @@ from apps.labs.services import lab_job_submit
 from tests import conftest
 from tests.labs.conftest import job_final, wait_for
 from tests.labs.sandbox.conftest import job_uid_pids
+from tests.labs.test_pool import alive, descendants
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.timeout(180)]
 
 CODE = "import os\nprint('job in', sorted(os.listdir('/work')))\nopen('/work/mine.txt', 'w').write('x')\n"
 
 
-def _waiting_zygotes() -> set[int]:
-    """Host pids of warm sandboxes blocked reading their job from stdin (ready)."""
+def _waiting_zygotes(worker: int) -> set[int]:
+    """Host pids of ``worker``'s warm sandboxes blocked reading their job from stdin (ready)."""
     found = set()
+    mine = descendants(worker)
     for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
+        if not entry.name.isdigit() or int(entry.name) not in mine:
             continue
         try:
             cmdline = Path(entry.path, "cmdline").read_bytes()
@@ -43,25 +45,28 @@ def _waiting_zygotes() -> set[int]:
 
 
 @pytest.fixture
-def pooled_worker(transactional_db, bubblewrap_available, purged_queues, labs) -> Iterator[None]:
-    before = job_uid_pids()
+def pooled_worker(transactional_db, bubblewrap_available, purged_queues, labs) -> Iterator[int]:
     proc = conftest.start_worker(
         concurrency=1, env={"LABS_WARM_POOL": json.dumps({"cpu": {"custom-script": 1}, "gpu": {"custom-script": 1}})}
     )
     try:
-        yield
+        yield proc.pid
     finally:
+        sandboxes = descendants(proc.pid) & job_uid_pids()
         conftest.stop_process(proc)
-    deadline = time.monotonic() + 10
-    while (job_uid_pids() - before) and time.monotonic() < deadline:
+    deadline = time.monotonic() + 15
+    while alive(sandboxes) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not (job_uid_pids() - before), "warm sandboxes outlived their worker"
+    assert not alive(sandboxes), "warm sandboxes outlived their worker"
 
 
 def test_jobs_run_in_warm_sandboxes_one_each(pooled_worker, learner):
+    def waiting() -> set[int]:
+        return _waiting_zygotes(pooled_worker)
+
     seen = []
     for _ in range(2):
-        ready = wait_for(_waiting_zygotes, 60, message="no warm sandbox became ready")
+        ready = wait_for(waiting, 60, message="no warm sandbox became ready")
         job = job_final(lab_job_submit(user=learner, lab="custom-script", params={"code": CODE}).pk, 60)
         assert job.status == "succeeded", job.reason
         lines = [e.payload.get("line", "") for e in LabJobEvent.objects.filter(job=job, type="log").order_by("seq")]
@@ -69,7 +74,7 @@ def test_jobs_run_in_warm_sandboxes_one_each(pooled_worker, learner):
         # It saw only its own inputs: no file of the previous job.
         assert "job in ['main.py', 'spec.json']" in lines, lines
         # The sandbox that was ready is gone (it ran this job); a new one replaces it.
-        wait_for(lambda ready=ready: not (ready & _waiting_zygotes()) and _waiting_zygotes(), 60,
+        wait_for(lambda ready=ready: not (ready & waiting()) and waiting(), 60,
                  message="the used warm sandbox was not replaced by a new one")
         seen.append(ready)
     assert not (seen[0] & seen[1])

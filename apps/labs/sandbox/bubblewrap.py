@@ -27,7 +27,6 @@ is then the worker's own uid on the host, as unprivileged as the worker itself.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
 import json
 import os
@@ -386,16 +385,15 @@ class BubblewrapBackend(SandboxBackend):
             raise SandboxError("The warm sandbox is not ready.", permanent=False)
         if spec.runner != handle.spec.runner:
             raise SandboxError(f"This sandbox was warmed for {handle.spec.runner!r}, not {spec.runner!r}.")
-        handle.taken_at = time.monotonic()
-        pool_dir = handle.spec.work_dir
-        handle.spec = spec
-        with contextlib.suppress(FileNotFoundError):
-            spec.work_dir.rmdir()  # an empty leftover dir; a mount or files there make rebind fail
         try:
-            work_dir_rebind(pool_dir, spec.work_dir)
+            with contextlib.suppress(FileNotFoundError):
+                spec.work_dir.rmdir()  # an empty leftover dir; a mount or files there make rebind fail
+            work_dir_rebind(handle.spec.work_dir, spec.work_dir)
         except OSError as exc:
-            handle.spec = dataclasses.replace(spec, work_dir=pool_dir)  # so destroy_warm finds it
+            # Still untaken: destroy_warm releases its own work dir.
             raise SandboxError(f"Cannot give the warm sandbox its job's work dir: {exc}", permanent=False) from exc
+        handle.taken_at = time.monotonic()
+        handle.spec = spec  # from here on its work dir is the job's (released like a cold job's)
         write_inputs(spec)
         self._prepare_work_dir(spec.work_dir)
         self._renice(handle, 0)  # it warmed up at low priority; its job runs like a cold one
