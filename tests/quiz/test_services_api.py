@@ -198,3 +198,30 @@ def test_questions_are_searchable(bank_once, db):
 
     hits = search("bias variance trade-off overfitting", kinds=["question"])
     assert hits and hits[0].url == "/quiz/q/bias-variance-tradeoff/"
+
+
+def test_home_panel_shows_the_due_queue(bank_once, db, learner, hiring_manager, client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    client.force_login(learner)
+    assert 'id="hp-quiz-queue"' in (home := client.get("/").content.decode()) and "Open the question bank" in home
+    q = Question.objects.get(slug="lstm-gates")
+    services.attempt_submit(user=learner, question=q, answer="1")  # wrong: due again in minutes
+    ReviewState.objects.filter(user=learner).update(due=timezone.now() - timedelta(minutes=1))
+    page = client.get("/").content.decode()
+    assert "1</strong> question due for review" in page and "/quiz/q/lstm-gates/" in page
+    client.force_login(hiring_manager)
+    assert 'id="hp-quiz-queue"' not in client.get("/").content.decode()
+
+
+def test_attempt_partial_for_htmx_polling(bank_once, db, learner, client, no_celery_sends):
+    question = Question.objects.get(slug="rag-chunking-step")
+    attempt = services.attempt_submit(user=learner, question=question, answer=question.solution)
+    client.force_login(learner)
+    partial = client.get(f"/quiz/attempts/{attempt.pk}/", headers={"HX-Request": "true"}).content.decode()
+    assert 'hx-trigger="every 1s"' in partial and "<html" not in partial
+    services.attempt_grade_code(attempt.pk)
+    done = client.get(f"/quiz/attempts/{attempt.pk}/", headers={"HX-Request": "true"}).content.decode()
+    assert "hx-trigger" not in done and "4 of 4 hidden tests passed" in done
