@@ -390,7 +390,10 @@ CONTENT_LOADERS = [
 # QUIZ_JUDGE_CLIENT, a dotted path to a callable complete(system, prompt) -> str; without one
 # the offline grader grades and says so).
 QUIZ_GRADER_BACKEND = env("QUIZ_GRADER_BACKEND", "embedding") or "embedding"
-QUIZ_JUDGE_CLIENT = env("QUIZ_JUDGE_CLIENT", "") or ""
+QUIZ_JUDGE_CLIENT = env("QUIZ_JUDGE_CLIENT", "") or ""  # e.g. apps.quiz.judge_clients.anthropic_complete
+QUIZ_JUDGE_MODEL = env("QUIZ_JUDGE_MODEL", "") or ""
+QUIZ_JUDGE_BASE_URL = env("QUIZ_JUDGE_BASE_URL", "") or ""  # an OpenAI-compatible server (vLLM)
+QUIZ_JUDGE_TIMEOUT_SECONDS = env_int("QUIZ_JUDGE_TIMEOUT_SECONDS", 30)
 # FSRS retention target: the next review is due when recall probability falls to this.
 QUIZ_DESIRED_RETENTION = float(env("QUIZ_DESIRED_RETENTION", "0.9") or 0.9)
 QUIZ_MAX_ANSWER_CHARS = env_int("QUIZ_MAX_ANSWER_CHARS", 8_000)  # free text: refused above, before grading

@@ -162,3 +162,45 @@ def test_grader_backend_setting(settings):
 
 
 fake_judge_client = FakeJudge('{"score": 50, "matched": []}')
+
+
+def test_provider_clients_send_one_deterministic_call(settings, monkeypatch):
+    """The shipped judge clients, against fakes of the providers' SDKs (no network here)."""
+    import anthropic
+    import openai
+
+    from apps.quiz import judge_clients
+
+    sent: dict = {}
+
+    class FakeMessages:
+        def create(self, **kwargs):
+            sent["anthropic"] = kwargs
+            return type("R", (), {"content": [type("B", (), {"text": '{"score": 80}'})()]})()
+
+    class FakeAnthropic:
+        def __init__(self, **kwargs):
+            sent["anthropic_init"] = kwargs
+            self.messages = FakeMessages()
+
+    class FakeCompletions:
+        def create(self, **kwargs):
+            sent["openai"] = kwargs
+            message = type("M", (), {"content": '{"score": 60}'})()
+            return type("R", (), {"choices": [type("C", (), {"message": message})()]})()
+
+    class FakeOpenAI:
+        def __init__(self, **kwargs):
+            sent["openai_init"] = kwargs
+            self.chat = type("Chat", (), {"completions": FakeCompletions()})()
+
+    monkeypatch.setattr(anthropic, "Anthropic", FakeAnthropic)
+    monkeypatch.setattr(openai, "OpenAI", FakeOpenAI)
+    settings.QUIZ_JUDGE_MODEL = "judge-model"
+    settings.QUIZ_JUDGE_BASE_URL = "http://gpu-pool:8000/v1"
+    assert judge_clients.anthropic_complete("sys", "prompt") == '{"score": 80}'
+    assert sent["anthropic"]["temperature"] == 0 and sent["anthropic"]["system"] == "sys"
+    assert sent["anthropic"]["model"] == "judge-model"
+    assert judge_clients.openai_complete("sys", "prompt") == '{"score": 60}'
+    assert sent["openai_init"]["base_url"] == "http://gpu-pool:8000/v1"
+    assert sent["openai"]["messages"][0] == {"role": "system", "content": "sys"}
