@@ -20,6 +20,7 @@ def due_queue_panel(request: HttpRequest) -> dict[str, Any] | None:
         "due": due,
         "due_count": selectors.due_count(user=user),
         "upcoming": selectors.upcoming(user=user, limit=3) if len(due) < 5 else [],
+        "weakest": [row for row in selectors.topic_mastery(user=user) if row["mastery"] < 65][:3],
     }
 
 

@@ -212,6 +212,7 @@ def test_home_panel_shows_the_due_queue(bank_once, db, learner, hiring_manager, 
     ReviewState.objects.filter(user=learner).update(due=timezone.now() - timedelta(minutes=1))
     page = client.get("/").content.decode()
     assert "1</strong> question due for review" in page and "/quiz/q/lstm-gates/" in page
+    assert "Weakest topics: " in page and "Recurrent networks and LSTMs" in page
     client.force_login(hiring_manager)
     assert 'id="hp-quiz-queue"' not in client.get("/").content.decode()
 
