@@ -49,6 +49,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -530,7 +531,13 @@ class KubernetesBackend(SandboxBackend):
     # -- running ----------------------------------------------------------------------------
 
     def _read_logs(self, handle: KubernetesHandle, out: queue.Queue) -> None:
-        """Thread: follow the pod's log, split it back into stdout and stderr chunks."""
+        """Thread: follow the pod's log, split it back into stdout and stderr chunks.
+
+        Lines come with the kubelet's timestamps. If the stream closes while the container
+        still runs (an API server restart, a proxy timeout), it is opened again from a few
+        seconds before the last line seen, and the lines already delivered are skipped, so
+        each line arrives exactly once.
+        """
 
         def put(item: tuple[str, str, Any]) -> None:
             while not handle.stream_done.is_set():
@@ -540,25 +547,50 @@ class KubernetesBackend(SandboxBackend):
                 except queue.Full:
                     continue
 
+        # (timestamp in ns of the last line delivered, lines delivered with that timestamp)
+        last: tuple[int, int] | None = None
+        reconnects = 0
+        caught_up = False
         try:
-            response = self.core.read_namespaced_pod_log(
-                handle.pod_name,
-                self.namespace,
-                container="runner",
-                follow=True,
-                _preload_content=False,
-                # A job may be silent for its whole wall time; the deadline is enforced here.
-                _request_timeout=(self.options["timeout"], handle.spec.limits.wall_seconds + 60),
-            )
-            pending = b""
-            for chunk in response.stream(65536, decode_content=True):
-                pending += chunk
-                *lines, pending = pending.split(b"\n")
-                for line in lines:
-                    put(("data", *_untag(line)))
-            if pending:
-                put(("data", *_untag(pending)))
-            response.release_conn()
+            while True:
+                since: dict[str, int] = {}
+                if last is not None:
+                    since["since_seconds"] = max(1, int(time.time() - last[0] / 1e9) + 10)
+                response = self.core.read_namespaced_pod_log(
+                    handle.pod_name,
+                    self.namespace,
+                    container="runner",
+                    follow=True,
+                    timestamps=True,
+                    _preload_content=False,
+                    # A job may be silent for its whole wall time; the deadline is enforced here.
+                    _request_timeout=(self.options["timeout"], handle.spec.limits.wall_seconds + 60),
+                    **since,
+                )
+                skip = last  # on a reopened stream: what was delivered already
+                pending = b""
+                for chunk in response.stream(65536, decode_content=True):
+                    pending += chunk
+                    *lines, pending = pending.split(b"\n")
+                    for line in lines:
+                        last, skip = _deliver(line, last, skip, put)
+                if pending:
+                    last, skip = _deliver(pending, last, skip, put)
+                response.release_conn()
+                if handle.stop_reason is not None or handle.stream_done.is_set() or caught_up:
+                    break
+                # A stream also ends when the container does: then one more read (from the
+                # last line on) collects whatever a dropped stream missed, and that is all.
+                state = self._state(handle)
+                if state is None:
+                    break
+                if state.get("terminated"):
+                    caught_up = True
+                    continue
+                reconnects += 1
+                if reconnects > 10:
+                    raise SandboxError("The job's log stream kept closing while it ran.", permanent=False)
+                time.sleep(min(2.0, 0.1 * reconnects))
         except Exception as exc:
             put(("error", "", exc))
         put(("eof", "", b""))
@@ -759,6 +791,39 @@ def _container_state(pod: Any) -> dict:
         if value is not None:
             out[key] = value.to_dict()
     return out
+
+
+_TIMESTAMP = re.compile(rb"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)")
+
+
+def _timestamp_ns(raw: bytes) -> int | None:
+    """The kubelet's RFC 3339 timestamp (nanoseconds, trailing zeros trimmed) in ns."""
+    match = _TIMESTAMP.fullmatch(raw)
+    if match is None:
+        return None
+    zone = "+00:00" if match[3] == b"Z" else match[3].decode()
+    seconds = int(datetime.fromisoformat(match[1].decode() + zone).timestamp())
+    return seconds * 1_000_000_000 + int((match[2] or b"0").ljust(9, b"0"))
+
+
+def _deliver(
+    line: bytes, last: tuple[int, int] | None, skip: tuple[int, int] | None, put: Any
+) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
+    """Hand on one timestamped log line unless a reopened stream delivered it before."""
+    raw_ts, _, rest = line.partition(b" ")
+    ts = _timestamp_ns(raw_ts)
+    if ts is None:  # no timestamp (not from the kubelet): pass it on as it is
+        put(("data", *_untag(line)))
+        return last, skip
+    if skip is not None:
+        if ts < skip[0]:
+            return last, skip
+        if ts == skip[0] and skip[1] > 0:
+            return last, (ts, skip[1] - 1)
+        skip = None
+    last = (ts, last[1] + 1) if last is not None and last[0] == ts else (ts, 1)
+    put(("data", *_untag(rest)))
+    return last, skip
 
 
 def _untag(line: bytes) -> tuple[str, bytes]:

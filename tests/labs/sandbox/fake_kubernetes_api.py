@@ -2,8 +2,9 @@
 
 It speaks the handful of endpoints the official ``kubernetes`` client calls for the
 kubernetes sandbox backend: create / list / read / delete Jobs (``batch/v1``), list pods by
-label selector, read a pod, and read a pod's log with ``follow=true`` (a streamed body that
-ends when the container exits). Every request and every created Job body is recorded.
+label selector, read or delete a pod, and read a pod's log with ``follow=true`` (a
+streamed body that ends when the container exits; ``timestamps`` and ``sinceSeconds`` too).
+Every request and every created Job body is recorded.
 
 "Running a container" here means what a kubelet would do with the Job's pod template, on
 this machine's filesystem as the image: the container's exact ``command`` and ``args``, its
@@ -19,11 +20,13 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import re
 import signal
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -43,7 +46,8 @@ class FakePod:
     spec: dict
     uid: str = field(default_factory=lambda: str(uuid.uuid4()))
     process: subprocess.Popen | None = None
-    log: bytearray = field(default_factory=bytearray)
+    log: list[tuple[int, bytes]] = field(default_factory=list)  # (time in ns, one line)
+    log_streams: int = 0
     log_done: threading.Event = field(default_factory=threading.Event)
     changed: threading.Condition = field(default_factory=threading.Condition)
     exit_code: int | None = None
@@ -96,11 +100,14 @@ class FakeKubernetesAPI:
         self.extra_pods: dict[str, dict] = {}  # other pods that exist (worker pods)
         self.waiting_reason: str | None = None  # e.g. "ErrImagePull": pods never start
         self.oom_kill: bool = False  # report the next container's end as OOMKilled
+        self.drop_log_after: int | None = None  # close each pod's first log stream after N lines
         self.lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self._server.daemon_threads = True
         self._server.api = self  # type: ignore[attr-defined]
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._spawns: queue.Queue = queue.Queue()
+        self._spawner_thread = threading.Thread(target=self._spawner, daemon=True)
 
     @property
     def url(self) -> str:
@@ -112,6 +119,7 @@ class FakeKubernetesAPI:
 
     def __enter__(self) -> FakeKubernetesAPI:
         self._thread.start()
+        self._spawner_thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -119,6 +127,7 @@ class FakeKubernetesAPI:
             self._kill(pod)
         self._server.shutdown()
         self._server.server_close()
+        self._spawns.put(None)
 
     # -- the "kubelet" ----------------------------------------------------------------------
 
@@ -189,19 +198,41 @@ class FakeKubernetesAPI:
         return [*argv, "--", *command]
 
     def _run(self, pod: FakePod) -> None:
-        pod.process = subprocess.Popen(
-            self.bwrap_argv(pod.spec), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        # Started from the one long-lived spawner thread: bwrap's --die-with-parent is the
+        # parent *thread's* death signal, and request threads end with their connection.
+        done: queue.Queue = queue.Queue()
+        self._spawns.put((pod, done))
+        error = done.get()
+        if error is not None:
+            raise error
         threading.Thread(target=self._pump, args=(pod,), daemon=True).start()
 
+    def _spawner(self) -> None:
+        while (item := self._spawns.get()) is not None:
+            pod, done = item
+            try:
+                pod.process = subprocess.Popen(
+                    self.bwrap_argv(pod.spec), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+                )
+            except Exception as exc:
+                done.put(exc)
+            else:
+                done.put(None)
+
     def _pump(self, pod: FakePod) -> None:
+        """The container runtime's log: each line with the time it was written."""
         assert pod.process is not None and pod.process.stdout is not None
+        pending = b""
         while chunk := pod.process.stdout.read1(65536):
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
             with pod.changed:
-                pod.log += chunk
+                pod.log += [(time.time_ns(), line + b"\n") for line in lines]
                 pod.changed.notify_all()
         code = pod.process.wait()
         with pod.changed:
+            if pending:
+                pod.log.append((time.time_ns(), pending))
             if self.oom_kill:
                 pod.exit_code, pod.reason = 137, "OOMKilled"
             else:
@@ -230,6 +261,13 @@ class FakeKubernetesAPI:
         for pod in pods:
             self._kill(pod)
         return job is not None
+
+
+def _rfc3339(ns: int) -> bytes:
+    seconds, fraction = divmod(ns, 1_000_000_000)
+    text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+    digits = f"{fraction:09d}".rstrip("0")
+    return (text + (f".{digits}" if digits else "") + "Z").encode()
 
 
 def _own(path: Path) -> None:
@@ -360,28 +398,44 @@ class _Handler(BaseHTTPRequestHandler):
             if not log:
                 self._json(200, pod.to_json(api.namespace))
                 return
-            self._stream_log(pod, follow=query.get("follow") == "true")
+            self._stream_log(pod, query)
             return
         self._not_found(f"{method} {url.path}")
 
-    def _stream_log(self, pod: FakePod, follow: bool) -> None:
+    def _stream_log(self, pod: FakePod, query: dict) -> None:
+        """``follow``, ``timestamps`` (RFC 3339, trailing zeros trimmed, like Go's RFC3339Nano)
+        and ``sinceSeconds``; ``drop_log_after`` closes the first stream early, as an API
+        server restart would."""
+        follow = query.get("follow") == "true"
+        stamps = query.get("timestamps") == "true"
+        since = int(query.get("sinceSeconds", 0))
+        drop_after = self.api.drop_log_after if pod.log_streams == 0 else None
+        pod.log_streams += 1
         self.send_response(200)
         self.send_header("Content-Type", "text/plain")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
-        offset = 0
+        index = 0
+        if since:
+            cutoff = time.time_ns() - since * 1_000_000_000
+            index = next((i for i, (ts, _) in enumerate(pod.log) if ts >= cutoff), len(pod.log))
+        sent = 0
         try:
             while True:
                 with pod.changed:
-                    while follow and offset >= len(pod.log) and not pod.log_done.is_set():
+                    while follow and index >= len(pod.log) and not pod.log_done.is_set():
                         pod.changed.wait(0.5)
-                    data = bytes(pod.log[offset:])
+                    entries = pod.log[index:]
                     done = pod.log_done.is_set() or not follow
-                offset += len(data)
+                if drop_after is not None:
+                    entries = entries[: max(0, drop_after - sent)]
+                index += len(entries)
+                data = b"".join((_rfc3339(ts) + b" " if stamps else b"") + line for ts, line in entries)
+                sent += len(entries)
                 if data:
                     self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
                     self.wfile.flush()
-                if done and offset >= len(pod.log):
+                if (done and index >= len(pod.log)) or (drop_after is not None and sent >= drop_after):
                     break
             self.wfile.write(b"0\r\n\r\n")
         except (BrokenPipeError, ConnectionResetError):

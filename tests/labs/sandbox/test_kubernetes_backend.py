@@ -349,3 +349,15 @@ def test_wall_deadline_counts_from_container_start(k8s, work_dir):
         make_spec(work_dir, files={"main.py": b"import time\ntime.sleep(30)\n"}, wall_seconds=1), lambda e: None
     )
     assert status.reason == "timed_out" and time.monotonic() - started < 8
+
+
+def test_a_dropped_log_stream_is_resumed_without_losing_or_repeating_lines(fake_api, k8s, work_dir):
+    fake_api.drop_log_after = 12
+    code = "import time\nfor i in range(40):\n    print('line', i, flush=True)\n    time.sleep(0.01)\n"
+    events = []
+    status = k8s.run(make_spec(work_dir, files={"main.py": code.encode()}), events.append)
+    assert status.reason == "succeeded"
+    lines = [e.payload["line"] for e in events if e.type == "log"]
+    assert lines == [f"line {i}" for i in range(40)]
+    log_reads = [q for m, p, q in fake_api.requests if p.endswith("/log")]
+    assert len(log_reads) >= 2 and "sinceSeconds" in log_reads[1] and log_reads[0]["timestamps"] == "true"
