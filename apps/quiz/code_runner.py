@@ -28,6 +28,8 @@ from gpu_workers.runners import protocol
 
 OUTPUT_CAP = 2000
 PER_TEST_SECONDS = float(sys.argv[1]) if len(sys.argv) > 1 else 5.0
+# Loading the answer may import a heavy library (PyTorch: seconds): it gets its own budget.
+LOAD_SECONDS = float(sys.argv[2]) if len(sys.argv) > 2 else 15.0
 
 
 class Capped(io.TextIOBase):
@@ -54,9 +56,9 @@ def _alarm(signum, frame):
     raise TestTimeout()
 
 
-def _error(exc):
+def _error(exc, seconds=None):
     if isinstance(exc, TestTimeout):
-        return f"Timed out after {PER_TEST_SECONDS:g} s (an endless loop?)"
+        return f"Timed out after {seconds or PER_TEST_SECONDS:g} s (an endless loop?)"
     if isinstance(exc, AssertionError):
         return "AssertionError" + (f": {exc}" if str(exc) else "")
     lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
@@ -70,11 +72,11 @@ namespace = {"__name__": "solution"}
 load_error = None
 load_out = Capped()
 try:
-    signal.setitimer(signal.ITIMER_REAL, PER_TEST_SECONDS)
+    signal.setitimer(signal.ITIMER_REAL, LOAD_SECONDS)
     with contextlib.redirect_stdout(load_out):
         exec(compile(source, "solution.py", "exec"), namespace)
 except BaseException as exc:
-    load_error = "Your code did not load: " + _error(exc)
+    load_error = "Your code did not load: " + _error(exc, LOAD_SECONDS)
 finally:
     signal.setitimer(signal.ITIMER_REAL, 0)
 
@@ -122,7 +124,8 @@ def run_tests(code: str, tests: list[dict[str, str]], *, job_id: str | None = No
     spec = JobSpec(
         job_id=job_id,
         runner="script",
-        params={"entrypoint": "main.py", "args": [str(settings.QUIZ_CODE_TEST_SECONDS)]},
+        params={"entrypoint": "main.py",
+                "args": [str(settings.QUIZ_CODE_TEST_SECONDS), str(settings.QUIZ_CODE_LOAD_SECONDS)]},
         limits=_limits(),
         work_dir=work_dir,
         files={

@@ -402,5 +402,6 @@ QUIZ_MAX_NOTE_CHARS = 2_000
 # Code answers run in the labs sandbox (LABS_SANDBOX_BACKEND) with these limits.
 QUIZ_CODE_WALL_SECONDS = env_int("QUIZ_CODE_WALL_SECONDS", 20)
 QUIZ_CODE_TEST_SECONDS = env_int("QUIZ_CODE_TEST_SECONDS", 5)  # each hidden test
+QUIZ_CODE_LOAD_SECONDS = env_int("QUIZ_CODE_LOAD_SECONDS", 12)  # loading the answer (imports PyTorch?)
 QUIZ_CODE_MEMORY_MB = env_int("QUIZ_CODE_MEMORY_MB", 1024)
 QUIZ_MOCK_MINUTES = env_int("QUIZ_MOCK_MINUTES", 30)
