@@ -71,6 +71,7 @@ class Service:
     # Celery's shutdown chatter ("worker: Cold shutdown ...") goes to stdout; its logs
     # (warnings, errors) go to stderr and stay visible.
     quiet_stdout: bool = False
+    env: dict[str, str] | None = None  # on top of the launcher's environment
     proc: subprocess.Popen | None = None
     started_at: float = 0.0
     failures: int = 0  # consecutive quick exits: the backoff exponent
@@ -84,6 +85,7 @@ class Service:
             start_new_session=True,
             preexec_fn=functools.partial(die_with_parent, self.death_signal),
             stdout=subprocess.DEVNULL if self.quiet_stdout else None,
+            env={**os.environ, **self.env} if self.env else None,
         )
         self.started_at = time.monotonic()
         self.restart_at = None
@@ -378,6 +380,12 @@ def public_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
+def web_processes() -> int:
+    """WEB_CONCURRENCY, else one web process per core: Django runs a process's sync views on
+    one thread, so a single process uses one core however many requests wait."""
+    return max(1, int(os.environ.get("WEB_CONCURRENCY") or os.cpu_count() or 1))
+
+
 def run(host: str, port: int, workers: int) -> None:
     if not port_is_free(port, host):
         fail(f"port {port} on {host} is already in use: stop what uses it or run `make run PORT=<other>`.")
@@ -439,6 +447,7 @@ def run(host: str, port: int, workers: int) -> None:
                 # the reaper requeues the lab job they ran.
                 death_signal=signal.SIGKILL,
                 quiet_stdout=True,
+                env={"DB_APPLICATION_NAME": "genai-worker"},
             )
         )
         stack.add(
@@ -458,7 +467,12 @@ def run(host: str, port: int, workers: int) -> None:
                     "--no-access-log",
                     "--lifespan",
                     "off",
+                    "--workers",
+                    str(web_processes()),
                 ],
+                # Each web process keeps a few PostgreSQL connections open (psycopg_pool);
+                # its sync views run on one thread, so a few are plenty.
+                env={"DB_POOL_MAX_SIZE": os.environ.get("DB_POOL_MAX_SIZE", "4"), "DB_APPLICATION_NAME": "genai-web"},
             )
         )
         if not wait_for_tcp(host, port, 60):

@@ -189,6 +189,18 @@ def _fresh_channel_layer():
     channel_layers.backends.clear()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_content_generation():
+    """Each test starts new content and permission generations: Redis outlives the test's
+    rolled-back database, and what an earlier test cached must not be served to this one."""
+    from django.core.cache import cache
+
+    from apps.core.auth_backends import GENERATION_KEY as PERMISSIONS
+    from apps.curriculum.content_cache import GENERATION_KEY as CONTENT
+
+    cache.delete_many([CONTENT, PERMISSIONS])
+
+
 @pytest.fixture
 def no_celery_sends(monkeypatch) -> None:
     """Drop Celery sends (pages that enqueue work, tested without a broker round trip)."""

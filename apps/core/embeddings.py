@@ -11,6 +11,7 @@ cosine distance in pgvector (``<=>``) and a dot product rank the same.
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import os
 import threading
@@ -18,6 +19,7 @@ from typing import ClassVar
 
 import numpy as np
 from django.conf import settings
+from django.core.cache import cache
 from django.utils.module_loading import import_string
 
 logger = logging.getLogger(__name__)
@@ -87,7 +89,10 @@ class MiniLMBackend(EmbeddingBackend):
     def embed(self, texts: list[str]) -> np.ndarray:
         assert self._model is not None, "load() first"
         vectors = self._model.encode(
-            texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True,
+            texts,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
             show_progress_bar=False,
         )
         return np.asarray(vectors, dtype=np.float32)
@@ -143,9 +148,21 @@ def embed_query(text: str) -> np.ndarray:
     return vector.copy()  # callers may not mutate the cached array
 
 
+QUERY_CACHE_TTL = 24 * 60 * 60  # seconds
+
+
 @functools.lru_cache(maxsize=512)
 def _embed_query_cached(text: str) -> np.ndarray:
-    vector = embed_texts([text])[0]
+    # Shared by every web process through the cache (Redis): a query typed by a class of
+    # learners is embedded once, not once per process.
+    digest = hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+    key = f"embedding:{settings.EMBEDDING_MODEL}:{settings.EMBEDDING_DIMENSIONS}:{digest}"
+    stored = cache.get(key)
+    if isinstance(stored, bytes) and len(stored) == 4 * settings.EMBEDDING_DIMENSIONS:
+        vector = np.frombuffer(stored, dtype=np.float32).copy()
+    else:
+        vector = np.asarray(embed_texts([text])[0], dtype=np.float32)
+        cache.set(key, vector.tobytes(), QUERY_CACHE_TTL)
     vector.setflags(write=False)
     return vector
 

@@ -38,7 +38,23 @@ def user_has_role(user: Any, role: str) -> bool:
         return False
     if user.is_superuser:
         return True
-    return user.groups.filter(name=role).exists()
+    return role in user_role_names(user)
+
+
+def user_role_names(user: Any) -> frozenset[str]:
+    """The user's role names: one query per user object (a page asks about roles many
+    times), forgotten when that object's groups change (``forget_roles``)."""
+    names = getattr(user, "_role_names", None)
+    if names is None:
+        names = frozenset(user.groups.values_list("name", flat=True))
+        user._role_names = names
+    return names
+
+
+def forget_roles(sender: Any, instance: Any, action: str, **kwargs: Any) -> None:
+    """m2m_changed on User.groups: the memo on that user object is stale."""
+    if action.startswith("post_") and hasattr(instance, "_role_names"):
+        del instance._role_names
 
 
 def role_groups_sync(**kwargs: Any) -> None:

@@ -59,7 +59,7 @@ def signup(request: HttpRequest) -> HttpResponse:
             email=form.cleaned_data["email"],
             password=form.cleaned_data["password1"],
         )
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        login(request, user, backend="apps.core.auth_backends.CachedPermissionsModelBackend")
         messages.success(request, f"Welcome, {user.username}! Start with Phase 0 of the roadmap.")
         return redirect("home")
     return render(request, "registration/signup.html", {"form": form}, status=400 if form.errors else 200)

@@ -6,14 +6,17 @@ of progress), whatever the size of the curriculum - tests assert the counts.
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.core.cache import cache
+from django.db.models import CharField, Prefetch, Q, QuerySet, Value
 from django.http import Http404
 
 from apps.core import roles
+from apps.curriculum.content_cache import FRAGMENT_TTL, content_generation
 from apps.curriculum.models import (
     SUB_TRACK_LETTERS,
     Article,
@@ -62,6 +65,43 @@ def ticked_item_ids(user: Any) -> set[int]:
     if not getattr(user, "is_authenticated", False):
         return set()
     return set(ChecklistTick.objects.filter(user=user).values_list("item_id", flat=True))
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What a visitor has done, as the roadmap and phase pages draw it."""
+
+    tracked: bool  # False for anonymous visitors
+    statuses: dict[int, str] = field(default_factory=dict)  # topic id -> status
+    ticked: frozenset[int] = frozenset()  # checklist item ids
+
+    @property
+    def digest(self) -> str:
+        """Equal for equal progress: the cache key part of a page drawn from it."""
+        if not self.tracked:
+            return "anonymous"
+        text = ",".join(f"{k}:{v}" for k, v in sorted(self.statuses.items()))
+        text += "|" + ",".join(map(str, sorted(self.ticked)))
+        return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+
+
+def progress_overlay(user: Any) -> Progress:
+    """The user's topic statuses and checklist ticks in one query (UNION ALL)."""
+    if not getattr(user, "is_authenticated", False):
+        return Progress(tracked=False)
+    kind = Value("t", output_field=CharField())
+    topics = TopicProgress.objects.filter(user=user).values_list(kind, "topic_id", "status")
+    ticks = ChecklistTick.objects.filter(user=user).values_list(
+        Value("c", output_field=CharField()), "item_id", Value("", output_field=CharField())
+    )
+    statuses: dict[int, str] = {}
+    ticked: set[int] = set()
+    for row_kind, row_id, status in topics.union(ticks, all=True):
+        if row_kind == "t":
+            statuses[row_id] = status
+        else:
+            ticked.add(row_id)
+    return Progress(True, statuses, frozenset(ticked))
 
 
 def read_article_ids(user: Any) -> set[int]:
@@ -194,33 +234,45 @@ def _phases_with_content() -> QuerySet[Phase]:
     ).order_by("number")
 
 
-def roadmap_get(user: Any) -> Roadmap:
-    """All phases with topics, lanes, milestones, checklists and the user's progress (6 queries)."""
-    statuses = topic_statuses(user)
-    ticked = ticked_item_ids(user)
-    phases = [_phase_view(phase, statuses, ticked) for phase in _phases_with_content()]
+def roadmap_structure() -> list[Phase]:
+    """Every phase with its topics, milestones and checklist, as ``_phases_with_content``
+    reads them: cached per content generation (the same for every visitor)."""
+    key = f"curriculum:structure:{content_generation()}"
+    phases = cache.get(key)
+    if phases is None:
+        phases = list(_phases_with_content())
+        cache.set(key, phases, FRAGMENT_TTL)
+    return phases
+
+
+def roadmap_get(user: Any, progress: Progress | None = None) -> Roadmap:
+    """All phases with topics, lanes, milestones, checklists and the user's progress
+    (the structure from the cache; one query for the progress unless given)."""
+    progress = progress or progress_overlay(user)
+    phases = [_phase_view(phase, progress.statuses, progress.ticked) for phase in roadmap_structure()]
     counts = Counts()
     for view in phases:
         for attr in ("total", "done", "in_progress", "skipped"):
             setattr(counts, attr, getattr(counts, attr) + getattr(view.counts, attr))
-    return Roadmap(phases, counts, tracked=getattr(user, "is_authenticated", False))
+    return Roadmap(phases, counts, tracked=progress.tracked)
 
 
 def phase_get(slug: str) -> Phase:
-    try:
-        return _phases_with_content().get(slug=slug)
-    except Phase.DoesNotExist:
-        raise Http404(f"No phase {slug!r}") from None
+    phase = next((p for p in roadmap_structure() if p.slug == slug), None)
+    if phase is None:
+        raise Http404(f"No phase {slug!r}")
+    return phase
 
 
-def phase_view_get(slug: str, user: Any) -> PhaseView:
-    return _phase_view(phase_get(slug), topic_statuses(user), ticked_item_ids(user))
+def phase_view_get(slug: str, user: Any, progress: Progress | None = None) -> PhaseView:
+    progress = progress or progress_overlay(user)
+    return _phase_view(phase_get(slug), progress.statuses, progress.ticked)
 
 
 def phase_neighbors(phase: Phase) -> tuple[Phase | None, Phase | None]:
-    previous = Phase.objects.filter(number__lt=phase.number).order_by("-number").first()
-    following = Phase.objects.filter(number__gt=phase.number).order_by("number").first()
-    return previous, following
+    phases = roadmap_structure()  # ordered by number
+    index = next(i for i, p in enumerate(phases) if p.pk == phase.pk)
+    return (phases[index - 1] if index else None), (phases[index + 1] if index + 1 < len(phases) else None)
 
 
 def phase_list() -> QuerySet[Phase]:
@@ -241,6 +293,57 @@ def topic_list(*, phase: str | None = None, sub_track: str | None = None) -> Que
     if sub_track is not None:
         qs = qs.filter(sub_track=sub_track)
     return qs
+
+
+TOPIC_ROW_FIELDS = (
+    "id", "slug", "title", "phase__slug", "phase__number", "sub_track", "summary", "tools", "order", "article__slug",
+)  # fmt: skip
+
+
+def topic_rows(*, phase: str | None = None, sub_track: str | None = None) -> QuerySet[dict]:
+    """Topics as plain rows (``values()``), for lists that do not need model instances.
+
+    Prerequisites come from ``topic_prerequisite_slugs`` for the page's rows: an ArrayAgg
+    here made the query (and the paginator's count over it) 3x slower.
+    """
+    qs = Topic.objects.order_by("phase__number", "order").values(*TOPIC_ROW_FIELDS)
+    if phase:
+        qs = qs.filter(phase__slug=phase)
+    if sub_track is not None:
+        qs = qs.filter(sub_track=sub_track)
+    return qs
+
+
+def topic_prerequisite_slugs() -> dict[int, list[str]]:
+    """{topic id: its prerequisites' slugs in roadmap order}, for every topic.
+
+    Cached per content generation: the join and sort cost more than the topics' own query.
+    """
+    key = f"curriculum:prerequisites:{content_generation()}"
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    rows = Topic.prerequisites.through.objects.order_by("to_topic__phase__number", "to_topic__order").values_list(
+        "from_topic_id", "to_topic__slug"
+    )
+    out: dict[int, list[str]] = defaultdict(list)
+    for topic_id, slug in rows:
+        out[topic_id].append(slug)
+    cache.set(key, dict(out), FRAGMENT_TTL)
+    return dict(out)
+
+
+def topic_head(slug: str) -> Topic:
+    """Just a topic's id, slug and title (one small query), or 404: what a cached page needs."""
+    try:
+        return Topic.objects.only("id", "slug", "title").get(slug=slug)
+    except Topic.DoesNotExist:
+        raise Http404(f"No topic {slug!r}") from None
+
+
+def audience(user: Any) -> str:
+    """"author" for those who also see drafts, else "reader": a cache key part."""
+    return "author" if roles.user_has_role(user, roles.AUTHOR) and user_is_author(user) else "reader"
 
 
 def topic_get(slug: str, user: Any = None) -> Topic:
@@ -283,6 +386,15 @@ def articles_by_section(user: Any = None) -> list[tuple[str, str, list[Article]]
     for article in article_list(user).only("slug", "title", "summary", "section", "order", "status"):
         grouped[article.section].append(article)
     return [(value, label, grouped[value]) for value, label in Section.choices if grouped.get(value)]
+
+
+def article_head(slug: str, user: Any = None) -> Article:
+    """Just an article's id, slug, title and status, if the user may read it (else 404):
+    what a cached page needs."""
+    try:
+        return Article.objects.filter(article_visible_q(user)).only("id", "slug", "title", "status").get(slug=slug)
+    except Article.DoesNotExist:
+        raise Http404(f"No article {slug!r}") from None
 
 
 def article_get(slug: str, user: Any = None) -> Article:

@@ -17,6 +17,7 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.functional import SimpleLazyObject
 from django.utils.html import escape
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
@@ -24,6 +25,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from apps.core.errors import ApplicationError
 from apps.curriculum import selectors, services
+from apps.curriculum.content_cache import FRAGMENT_TTL, content_generation
 from apps.curriculum.forms import ArticleForm, PreviewForm, ResourceFilterForm, TopicProgressForm
 from apps.curriculum.markdown import glossary_index, render_checked, render_markdown
 from apps.curriculum.models import Article, Section, TopicProgress
@@ -53,7 +55,19 @@ def _login_to_track(request: HttpRequest, page: str) -> HttpResponse:
 
 @require_GET
 def roadmap(request: HttpRequest) -> HttpResponse:
-    return render(request, "curriculum/roadmap.html", {"roadmap": selectors.roadmap_get(request.user)})
+    # The page is cached per (content generation, progress digest); the roadmap itself is
+    # read only when the template misses.
+    progress = selectors.progress_overlay(request.user)
+    return render(
+        request,
+        "curriculum/roadmap.html",
+        {
+            "roadmap": SimpleLazyObject(lambda: selectors.roadmap_get(request.user, progress)),
+            "progress": progress,
+            "content_generation": content_generation(),
+            "fragment_ttl": FRAGMENT_TTL,
+        },
+    )
 
 
 @require_GET
@@ -77,22 +91,32 @@ def phase(request: HttpRequest, slug: str) -> HttpResponse:
 
 @require_GET
 def topic(request: HttpRequest, slug: str) -> HttpResponse:
-    topic = selectors.topic_get(slug, request.user)
-    statuses = selectors.topic_statuses(
-        request.user, [topic.id, *(t.id for t in topic.prerequisites.all()), *(t.id for t in topic.unlocks.all())]
-    )
-    not_started = TopicProgress.Status.NOT_STARTED
+    # Cached per content generation and audience (drafts), the side lists also per progress;
+    # the topic and its relations are read only when a fragment misses.
+    head = selectors.topic_head(slug)
+    progress = selectors.progress_overlay(request.user)
+    topic = SimpleLazyObject(lambda: selectors.topic_get(slug, request.user))
+
+    def nodes(related: str) -> list[selectors.TopicNode]:
+        return [
+            selectors.TopicNode(t, progress.statuses.get(t.id, TopicProgress.Status.NOT_STARTED))
+            for t in getattr(topic, related).all()
+        ]
+
     return render(
         request,
         "curriculum/topic.html",
         {
+            "head": head,
             "topic": topic,
-            "status": statuses.get(topic.id, not_started),
-            "prerequisites": [
-                selectors.TopicNode(t, statuses.get(t.id, not_started)) for t in topic.prerequisites.all()
-            ],
-            "unlocks": [selectors.TopicNode(t, statuses.get(t.id, not_started)) for t in topic.unlocks.all()],
-            "summary_html": render_markdown(topic.summary).html,
+            "status": progress.statuses.get(head.id, TopicProgress.Status.NOT_STARTED),
+            "prerequisites": SimpleLazyObject(lambda: nodes("prerequisites")),
+            "unlocks": SimpleLazyObject(lambda: nodes("unlocks")),
+            "summary_html": SimpleLazyObject(lambda: render_markdown(topic.summary).html),
+            "audience": selectors.audience(request.user),
+            "progress": progress,
+            "content_generation": content_generation(),
+            "fragment_ttl": FRAGMENT_TTL,
         },
     )
 
@@ -147,23 +171,33 @@ def article_index(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def article(request: HttpRequest, slug: str) -> HttpResponse:
-    article = selectors.article_get(slug, request.user)
-    rendered = render_markdown(article.body)
-    previous, following = selectors.article_neighbors(article, request.user)
+    # The article's fragments are cached per content generation and audience (drafts, the
+    # edit link); only the "mark as done" box is drawn for each request.
+    head = selectors.article_head(slug, request.user)
+    article = SimpleLazyObject(lambda: selectors.article_get(slug, request.user))
+    rendered = SimpleLazyObject(lambda: render_markdown(article.body))
+    neighbors = SimpleLazyObject(lambda: selectors.article_neighbors(article, request.user))
     return render(
         request,
         "curriculum/article.html",
         {
+            "head": head,
             "article": article,
-            "body_html": rendered.html,
-            "toc": rendered.toc,
-            "section_label": Section(article.section).label,
-            "previous": previous,
-            "following": following,
-            "is_read": selectors.article_is_read(request.user, article),
-            "topics": article.topics.select_related("phase").order_by("phase__number", "order"),
-            "can_edit": services.article_can_change(request.user, article),
-            "words": len(article.body.split()),
+            "body_html": SimpleLazyObject(lambda: rendered.html),
+            "toc": SimpleLazyObject(lambda: rendered.toc),
+            "section_label": SimpleLazyObject(lambda: Section(article.section).label),
+            "previous": SimpleLazyObject(lambda: neighbors[0]),
+            "following": SimpleLazyObject(lambda: neighbors[1]),
+            "is_read": selectors.article_is_read(request.user, head),
+            "topics": SimpleLazyObject(
+                lambda: list(article.topics.select_related("phase").order_by("phase__number", "order"))
+            ),
+            "can_edit": services.article_can_change(request.user, head),
+            # About 220 words a minute, never "0 min".
+            "read_minutes": SimpleLazyObject(lambda: max(1, round(len(article.body.split()) / 220))),
+            "audience": selectors.audience(request.user),
+            "content_generation": content_generation(),
+            "fragment_ttl": FRAGMENT_TTL,
         },
     )
 

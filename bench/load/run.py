@@ -42,7 +42,6 @@ def plan(host: str, learners: int, lab_submitters: int) -> dict:
     from run import setup  # bench/pages/run.py: the running stack's database
 
     setup()
-    from django.conf import settings
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
     from django.contrib.sessions.backends.cached_db import SessionStore
     from django.middleware.csrf import _get_new_csrf_string

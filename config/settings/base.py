@@ -46,6 +46,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # ETag on every GET that has none (a hash of the body) and 304 for a matching If-None-Match.
+    "django.middleware.http.ConditionalGetMiddleware",
     # Early: under /api/ every error (404, 500, a body over the limit) is JSON, not a page.
     "apps.core.api.middleware.ApiJsonErrorsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -91,6 +93,20 @@ if not DATABASE_URL:
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 0))}
 if not DATABASES["default"]["ENGINE"].endswith("postgresql"):
     raise ImproperlyConfigured("DATABASE_URL must be a postgres:// URL: pgvector search needs PostgreSQL.")
+# A connection pool per web process (psycopg_pool): opening a PostgreSQL connection costs a
+# backend fork per request otherwise. Off by default (workers fork, tests make their own
+# databases); `make run` turns it on for the web processes. Size it so that
+# web processes x DB_POOL_MAX_SIZE + worker processes stays under max_connections.
+# Which service a connection belongs to, in pg_stat_activity (`make run` names web and worker).
+DATABASES["default"].setdefault("OPTIONS", {})["application_name"] = env("DB_APPLICATION_NAME", "genai-platform")
+DB_POOL_MAX_SIZE = env_int("DB_POOL_MAX_SIZE", 0)
+if DB_POOL_MAX_SIZE > 0:
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # Django refuses persistent connections with a pool
+    DATABASES["default"]["OPTIONS"]["pool"] = {
+        "min_size": 1,
+        "max_size": DB_POOL_MAX_SIZE,
+        "timeout": env_int("DB_POOL_TIMEOUT", 10),
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env("REDIS_URL")
@@ -102,7 +118,7 @@ if not REDIS_URL:
 
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "apps.core.cache.RedisCache",  # Django's, sharing its Redis client
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "cache",
     }
@@ -119,6 +135,9 @@ CHANNEL_LAYERS = {
 
 # --- Auth ------------------------------------------------------------------------------
 AUTH_USER_MODEL = "core.User"
+# Sessions are read on every signed-in request: from Redis, written through to PostgreSQL
+# (a Redis restart signs nobody out).
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"
@@ -137,7 +156,8 @@ AUTH_PASSWORD_VALIDATORS = [
 # failure: nobody can keep a victim locked without guessing again.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # ModelBackend, with each user's permission sets cached between requests (invalidated on change).
+    "apps.core.auth_backends.CachedPermissionsModelBackend",
 ]
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 10)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
@@ -265,6 +285,14 @@ elif LABS_SANDBOX_BACKEND == "docker" and env("LABS_DOCKER_IMAGE"):
 # Kinds that prefer a GPU (char-gpt) go to the "gpu" queue only where GPU workers exist;
 # on a CPU-only machine they run on "cpu" with a GPU-free limit set.
 LABS_USE_GPU_QUEUE = env_bool("LABS_USE_GPU_QUEUE", False)
+# Warm sandbox pool (apps/labs/sandbox/pool.py): {queue: {lab kind: size}} sandboxes each
+# worker process keeps started ahead of demand, the kind's heavy imports (PyTorch) done; each
+# runs one job and is destroyed. JSON in the environment ('{}' or a size of 0 disables);
+# LABS_WARM_POOL_MAX_IDLE_SECONDS replaces a sandbox nobody took.
+LABS_WARM_POOL: dict = json.loads(
+    env("LABS_WARM_POOL", "") or '{"%s": {"char-gpt": 1}}' % ("gpu" if LABS_USE_GPU_QUEUE else "cpu")
+)
+LABS_WARM_POOL_MAX_IDLE_SECONDS = env_int("LABS_WARM_POOL_MAX_IDLE_SECONDS", 1800)
 # Quotas per learner and UTC day, in minutes of job wall time (charged at the lab's
 # estimate on submit, corrected to the real duration when the job ends).
 LABS_QUOTA_CPU_MINUTES_PER_DAY = env_int("LABS_QUOTA_CPU_MINUTES_PER_DAY", 60)
@@ -280,14 +308,6 @@ LABS_HEARTBEAT_STALE_SECONDS = env_int("LABS_HEARTBEAT_STALE_SECONDS", 45)
 LABS_MAX_ATTEMPTS = env_int("LABS_MAX_ATTEMPTS", 2)
 # A dispatched job still queued after this long gets its Celery message sent again (the
 # claim makes a duplicate harmless).
-# Warm sandbox pool (apps/labs/sandbox/pool.py): {queue: {lab kind: size}} sandboxes each
-# worker process keeps started ahead of demand, the kind's heavy imports (PyTorch) done; each
-# runs one job and is destroyed. JSON in the environment ('{}' or a size of 0 disables);
-# LABS_WARM_POOL_MAX_IDLE_SECONDS replaces a sandbox nobody took.
-LABS_WARM_POOL: dict = json.loads(
-    env("LABS_WARM_POOL", "") or '{"%s": {"char-gpt": 1}}' % ("gpu" if LABS_USE_GPU_QUEUE else "cpu")
-)
-LABS_WARM_POOL_MAX_IDLE_SECONDS = env_int("LABS_WARM_POOL_MAX_IDLE_SECONDS", 1800)
 LABS_REDISPATCH_AFTER_SECONDS = env_int("LABS_REDISPATCH_AFTER_SECONDS", 600)
 LABS_REAPER_INTERVAL_SECONDS = env_int("LABS_REAPER_INTERVAL_SECONDS", 30)
 # Events are written and pushed in batches: at most this many, or this often.

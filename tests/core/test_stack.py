@@ -79,13 +79,30 @@ class Launch:
             raise
 
 
+def _web_connections(database_url: str) -> set[int]:
+    """Backend pids of the web processes' PostgreSQL connections (named by `make run`)."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE application_name = 'genai-web'").fetchall()
+    return {pid for (pid,) in rows}
+
+
 def test_run_command_serves_every_entry_point_and_restarts_with_its_data(tmp_path):
-    env = _stack_env(tmp_path, DATABASE_URL=_fresh_database("stack_check"))
+    database_url = _fresh_database("stack_check")
+    env = _stack_env(tmp_path, DATABASE_URL=database_url, WEB_CONCURRENCY="2")
     port = free_port()
     first = Launch(env, port, tmp_path / "first.log")
     try:
         first.wait_serving(300)
         base = f"http://127.0.0.1:{port}"
+        # Two web processes, each keeping its pooled connections between requests: the same
+        # backends answer twenty more requests (without a pool each request opens its own).
+        for _ in range(20):
+            assert _get(base + "/learn/")[0] == 200
+        pooled = _web_connections(database_url)
+        assert 1 <= len(pooled) <= 2 * 4, pooled
+        for _ in range(20):
+            assert _get(base + "/learn/")[0] == 200
+        assert _web_connections(database_url) - pooled == set()
         status, body, _ = _get(base + "/")
         assert status == 200 and b"From zero to hired" in body
         status, body, _ = _get(base + "/accounts/login/")

@@ -43,9 +43,9 @@ def test_cached_hot_pages_for_a_visitor_make_a_fixed_number_of_queries(
         client.get(page)
 
 
-# session (from the cache) -> user, roles, the progress overlay, the nav's permissions (2);
+# the user (session and permissions come from the cache), roles, the progress overlay;
 # the topic page adds its id and title
-@pytest.mark.parametrize(("page", "expected"), [(ROADMAP, 5), (topic_url("derivatives"), 6)])
+@pytest.mark.parametrize(("page", "expected"), [(ROADMAP, 3), (topic_url("derivatives"), 4)])
 def test_cached_hot_pages_for_a_learner_make_a_fixed_number_of_queries(
     loaded, learner, django_assert_num_queries, page, expected
 ):
@@ -170,3 +170,54 @@ def test_bad_filters_are_400_and_not_cached(loaded):
     url = reverse("api-curriculum-topics") + "?sub_track=nonsense"
     assert Client().get(url).status_code == 400
     assert Client().get(url).status_code == 400
+
+
+# --- Articles: the body cached, the reader's own box live ---------------------------------
+
+ARTICLE = reverse("curriculum:article", args=["gradients-explained"])
+
+
+@pytest.mark.parametrize(("who", "expected"), [("anonymous", 1), ("learner", 4)])
+def test_a_cached_article_makes_a_fixed_number_of_queries(loaded, learner, django_assert_num_queries, who, expected):
+    # anonymous: the article's head (visibility, 404); a learner adds user, roles, "read?"
+    client = signed_in(learner) if who == "learner" else Client()
+    first = client.get(ARTICLE)
+    assert first.status_code == 200 and "min read" in first.content.decode()
+    with django_assert_num_queries(expected):
+        again = client.get(ARTICLE)
+    assert "Gradients" in again.content.decode()
+
+
+def test_an_articles_cached_page_follows_reads_and_edits(loaded, learner, author):
+    client = signed_in(learner)
+    assert "Mark as done" in client.get(ARTICLE).content.decode()
+    client.post(reverse("curriculum:article-done", args=["gradients-explained"]), {"done": "1"})
+    assert "You marked this article as done" in client.get(ARTICLE).content.decode()
+    article = Article.objects.get(slug="gradients-explained")
+    article.body = article.body + "\n\nA sentence added by an author.\n"
+    article.save()
+    assert "A sentence added by an author." in client.get(ARTICLE).content.decode()
+    assert ">Edit<" not in client.get(ARTICLE).content.decode()
+    assert ">Edit<" in signed_in(author).get(ARTICLE).content.decode()
+
+
+# --- The other hot pages: a fixed number of queries, whatever the content's size -----------
+
+
+@pytest.mark.parametrize(
+    ("page", "anonymous_queries", "learner_queries"),
+    [
+        # the roadmap's structure comes from the cache; the glossary version, the progress
+        (reverse("curriculum:phase", args=["basics"]), 1, 4),
+        # one hybrid search statement, in a transaction (savepoint here) that sets the HNSW
+        # search depth for it; a learner adds user and roles
+        (reverse("search") + "?q=gradient", 4, 6),
+    ],
+)
+def test_phase_and_search_pages_make_a_fixed_number_of_queries(
+    loaded, learner, django_assert_num_queries, page, anonymous_queries, learner_queries
+):
+    for client, expected in ((Client(), anonymous_queries), (signed_in(learner), learner_queries)):
+        assert client.get(page).status_code == 200
+        with django_assert_num_queries(expected):
+            assert client.get(page).status_code == 200

@@ -17,8 +17,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.api.pagination import DefaultPagination
+from apps.core.api.rows import slug_url
 from apps.core.validation import NulFreeInputMixin, integer_bounds
 from apps.curriculum import selectors, services
+from apps.curriculum.api.caching import cached_by_content
 from apps.curriculum.markdown import max_body_bytes, render_markdown
 from apps.curriculum.models import Article, Resource, Section, SubTrack, Topic, TopicProgress
 
@@ -42,10 +44,14 @@ class ListApi(APIView):
 
     pagination_class = DefaultPagination
 
-    def paginated(self, request: Request, queryset: QuerySet | list, serializer) -> Response:
+    def paginated(self, request: Request, queryset: QuerySet | list, represent) -> Response:
+        """One page of ``queryset``, each item shaped by ``represent``: a serializer class,
+        or a function from the page's rows to their representations (``apps.core.api.rows``)."""
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(queryset, request, view=self)
-        return paginator.get_paginated_response(serializer(page, many=True).data)
+        if isinstance(represent, type) and issubclass(represent, serializers.BaseSerializer):
+            return paginator.get_paginated_response(represent(page, many=True).data)
+        return paginator.get_paginated_response(represent(page))
 
 
 class TopicRefSerializer(serializers.Serializer):
@@ -88,6 +94,7 @@ class PhaseListApi(ListApi):
     @extend_schema(
         tags=TAGS, summary="List the roadmap's phases with their topics", responses=OutputSerializer(many=True)
     )
+    @cached_by_content
     def get(self, request: Request) -> Response:
         return self.paginated(request, selectors.phase_list(), self.OutputSerializer)
 
@@ -107,6 +114,7 @@ class PhaseDetailApi(APIView):
         summary="One phase: topics, milestone projects and checklist",
         responses={200: OutputSerializer, 404: OpenApiResponse(description="No such phase")},
     )
+    @cached_by_content
     def get(self, request: Request, slug: str) -> Response:
         return Response(self.OutputSerializer(selectors.phase_get(slug)).data)
 
@@ -136,6 +144,28 @@ class TopicOutput(serializers.Serializer):
         return topic.article.slug if topic.article else None
 
 
+def topic_representations(rows: list[dict]) -> list[dict]:
+    """``TopicOutput(many=True).data`` built from ``selectors.topic_rows`` (tests hold them equal)."""
+    prerequisites = selectors.topic_prerequisite_slugs()
+    url = slug_url("curriculum:topic")
+    return [
+        {
+            "slug": row["slug"],
+            "title": row["title"],
+            "phase": row["phase__slug"],
+            "phase_number": row["phase__number"],
+            "sub_track": row["sub_track"],
+            "summary": row["summary"],
+            "tools": row["tools"],
+            "order": row["order"],
+            "prerequisites": prerequisites.get(row["id"], []),
+            "article": row["article__slug"],
+            "url": url(row["slug"]),
+        }
+        for row in rows
+    ]
+
+
 class TopicListApi(ListApi):
     permission_classes = [AllowAny]
 
@@ -146,10 +176,11 @@ class TopicListApi(ListApi):
     @extend_schema(
         tags=TAGS, summary="List roadmap topics", parameters=[FilterSerializer], responses=TopicOutput(many=True)
     )
+    @cached_by_content
     def get(self, request: Request) -> Response:
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        return self.paginated(request, selectors.topic_list(**filters.validated_data), TopicOutput)
+        return self.paginated(request, selectors.topic_rows(**filters.validated_data), topic_representations)
 
 
 class TopicDetailApi(APIView):
@@ -158,6 +189,7 @@ class TopicDetailApi(APIView):
     @extend_schema(
         tags=TAGS, summary="One topic", responses={200: TopicOutput, 404: OpenApiResponse(description="No such topic")}
     )
+    @cached_by_content
     def get(self, request: Request, slug: str) -> Response:
         return Response(TopicOutput(selectors.topic_get(slug, request.user)).data)
 
@@ -263,6 +295,7 @@ class ArticleListApi(ListApi):
         parameters=[FilterSerializer],
         responses=ArticleListOutput(many=True),
     )
+    @cached_by_content
     def get(self, request: Request) -> Response:
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
@@ -311,6 +344,7 @@ class ArticleDetailApi(APIView):
         summary="One article with its rendered HTML",
         responses={200: ArticleDetailOutput, 404: OpenApiResponse(description="No such article")},
     )
+    @cached_by_content
     def get(self, request: Request, slug: str) -> Response:
         return Response(ArticleDetailOutput(selectors.article_get(slug, request.user)).data)
 
@@ -439,6 +473,7 @@ class GlossaryListApi(ListApi):
     permission_classes = [AllowAny]
 
     @extend_schema(tags=TAGS, summary="The glossary, A-Z", responses=GlossaryOutput(many=True))
+    @cached_by_content
     def get(self, request: Request) -> Response:
         return self.paginated(request, selectors.glossary_list(), GlossaryOutput)
 
@@ -447,6 +482,7 @@ class GlossaryDetailApi(APIView):
     permission_classes = [AllowAny]
 
     @extend_schema(tags=TAGS, summary="One glossary term", responses={200: GlossaryOutput, 404: OpenApiResponse()})
+    @cached_by_content
     def get(self, request: Request, slug: str) -> Response:
         return Response(GlossaryOutput(selectors.glossary_term_get(slug)).data)
 
@@ -481,6 +517,7 @@ class ResourceListApi(ListApi):
         parameters=[FilterSerializer],
         responses={200: ResourceOutput(many=True), 400: OpenApiResponse()},
     )
+    @cached_by_content
     def get(self, request: Request) -> Response:
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
@@ -491,6 +528,7 @@ class ResourceDetailApi(APIView):
     permission_classes = [AllowAny]
 
     @extend_schema(tags=TAGS, summary="One learning resource", responses={200: ResourceOutput, 404: OpenApiResponse()})
+    @cached_by_content
     def get(self, request: Request, slug: str) -> Response:
         return Response(ResourceOutput(selectors.resource_get(slug)).data)
 
