@@ -83,6 +83,7 @@ class Platform:
                 "DJANGO_DEBUG": "0",
                 "LABS_QUOTA_CPU_MINUTES_PER_DAY": "1000000",
                 "LABS_MAX_ACTIVE_JOBS_PER_USER": "1000",
+                "LABS_WARM_POOL": "{}",  # as measured before the pool; warm_pool.py measures it
             }
         )
         subprocess.run(

@@ -78,3 +78,26 @@ def test_jobs_run_in_warm_sandboxes_one_each(pooled_worker, learner):
                  message="the used warm sandbox was not replaced by a new one")
         seen.append(ready)
     assert not (seen[0] & seen[1])
+
+
+def test_the_workers_pool_uses_the_limits_its_jobs_get(transactional_db, bubblewrap_available, labs, settings):
+    """The pool matches jobs by limits: it must read them where services does (the Lab row,
+    which an admin may have tuned), or every job would start cold."""
+    from apps.labs.sandbox import pool as warm_pool
+    from apps.labs.services import _limits
+    from apps.labs.tasks import warm_pool_start
+
+    lab = labs["custom-script"]
+    lab.limits = {**lab.limits, "memory_mb": 768, "max_processes": 40}
+    lab.save()
+    settings.LABS_WARM_POOL = {"cpu": {"custom-script": 2}, "gpu": {"char-gpt": 1}}
+    pool = warm_pool_start(["cpu"])
+    try:
+        assert pool is not None and warm_pool.active_pool() is pool
+        (slot,) = pool._slots.values()
+        assert slot.target.runner == "script" and slot.target.size == 2
+        assert slot.target.limits == _limits(lab)
+    finally:
+        warm_pool.deactivate()
+    settings.LABS_WARM_POOL = {}
+    assert warm_pool_start(["cpu"]) is None and warm_pool.active_pool() is None
