@@ -17,6 +17,10 @@ die with it: ``bwrap --die-with-parent`` fires when the refill thread, which sta
 lives as long as the process, is gone). Sizes come from ``LABS_WARM_POOL`` per queue
 (:func:`targets_from_settings`); :func:`activate` installs the process's pool,
 :func:`deactivate` drains it. Sandboxes idle longer than ``max_idle_seconds`` are replaced.
+A pool's limits are read when it starts (the lab's row, as services reads them): after an
+admin changes a pooled lab's limits, its jobs start cold until the worker restarts. (The pool
+does not follow the jobs' limits on its own: another user of the same runner with other
+limits - the quiz runs learners' code with the ``script`` runner - would make it thrash.)
 
 Nothing here imports Django.
 """
