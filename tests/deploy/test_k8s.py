@@ -171,14 +171,25 @@ def test_environment_variables_are_the_ones_settings_read(rendered):
     read = variables_read()
     config = by_kind(docs, "ConfigMap")["genai-labs-config"]["data"]
     named = set(config)
-    for container in all_containers(docs):
+    app_containers = [
+        container
+        for doc, spec in pod_specs(docs)
+        if doc["spec"]["template"]["metadata"]["labels"].get("app.kubernetes.io/component") in APP_COMPONENTS
+        for container in spec["containers"]
+    ]
+    assert len(app_containers) == 5
+    for container in app_containers:
+        assert container["image"].split(":")[0].endswith(("genai-labs-web", "genai-labs/web"))
         names = {e["name"] for e in container.get("env", [])}
         for source in container.get("envFrom", []):
             assert source["configMapRef"]["name"] == "genai-labs-config"
             names |= set(config)
         named |= names
-        if container["name"] in ("web", "worker", "beat", "migrate"):
-            assert REQUIRED <= names, (container["name"], REQUIRED - names)
+        assert REQUIRED <= names, (container["name"], REQUIRED - names)
+    # only the platform's own image reads the platform's settings
+    for container in all_containers(docs):
+        if container not in app_containers:
+            assert not container.get("envFrom"), container["name"]
     assert named - read == set(), f"named in k8s but read by nothing: {sorted(named - read)}"
     # ... and the other way round: the kubernetes backend's settings are all configurable
     assert {n for n in settings_variables() if n.startswith("LABS_KUBERNETES_")} - named <= {
@@ -313,3 +324,26 @@ def test_the_api_server_address_is_set_per_overlay():
         assert re.fullmatch(r"\d+\.\d+\.\d+\.\d+/32", cidr)
         if overlay == "production":
             assert policy != base, "production must name its own API server address"
+
+
+def test_dev_overlay_runs_its_own_postgres_and_redis_where_the_policies_expect_them():
+    docs = render(K8S / "overlays" / "dev")
+    peers = {
+        peer["podSelector"]["matchLabels"]["app.kubernetes.io/name"]: rule["ports"][0]["port"]
+        for rule in by_kind(docs, "NetworkPolicy")["app-to-postgres-redis"]["spec"]["egress"]
+        for peer in rule["to"]
+        if "app.kubernetes.io/name" in peer.get("podSelector", {}).get("matchLabels", {})
+    }
+    assert peers == {"postgres": 5432, "redis": 6379}
+    services = by_kind(docs, "Service")
+    for name, port in peers.items():
+        stateful = by_kind(docs, "StatefulSet")[name]
+        assert stateful["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"] == name
+        assert services[name]["spec"]["ports"][0]["port"] == port
+        # only the platform's pods may connect to them
+        ingress = policies_for(docs, stateful["spec"]["template"]["metadata"]["labels"], "Ingress")
+        allowed = [rule for p in ingress for rule in p["spec"].get("ingress", [])]
+        assert allowed and all(
+            selects(peer["podSelector"], {"app.kubernetes.io/component": "web"}) for r in allowed for peer in r["from"]
+        )
+    assert "pgvector" in by_kind(docs, "StatefulSet")["postgres"]["spec"]["template"]["spec"]["containers"][0]["image"]
