@@ -18,7 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.core import roles
-from apps.core.errors import ApplicationError, NotFound, PermissionDenied
+from apps.core.errors import ApplicationError, NotFound, PermissionDenied, Throttled
 from apps.labs.sandbox import SandboxError
 from apps.quiz import grading, scheduling
 from apps.quiz.models import Attempt, Category, Grade, MockSession, Question, ReviewState
@@ -125,14 +125,31 @@ def _mock_check(mock: MockSession | None, user: Any, question: Question) -> None
         raise Conflict("You already answered this question in this mock interview.")
 
 
+def _check_rate(user: Any, question: Question) -> None:
+    """Grading costs CPU (embeddings) or a sandbox run: cap answers per minute, and code
+    answers still running, per learner."""
+    recent = Attempt.objects.filter(user=user, created_at__gte=timezone.now() - timedelta(minutes=1)).count()
+    if recent >= settings.QUIZ_MAX_ATTEMPTS_PER_MINUTE:
+        raise Throttled(f"You sent {recent} answers in the last minute; wait a minute and try again.",
+                        extra={"retry_after": 60})
+    if question.answer_kind == "code":
+        running = Attempt.objects.filter(
+            user=user, status__in=(Attempt.Status.PENDING, Attempt.Status.GRADING)
+        ).count()
+        if running >= settings.QUIZ_MAX_RUNNING_CODE:
+            raise Throttled(f"{running} of your code answers are still running; wait for their results.",
+                            extra={"retry_after": settings.QUIZ_CODE_WALL_SECONDS})
+
+
 def attempt_submit(*, user: Any, question: Question, answer: Any, mock: MockSession | None = None) -> Attempt:
     """Answer ``question``. Text and choices are graded now; code is queued for the sandbox
     (the attempt is ``pending`` until ``attempt_grade_code`` runs). Raises ApplicationError
-    (400, 409, 413) with a message saying what to change."""
+    (400, 409, 413, 429) with a message saying what to change."""
     if not roles.user_has_role(user, roles.LEARNER):
         raise PermissionDenied("Practising needs a learner account.")
     answer = _check_answer(question, answer)
     _mock_check(mock, user, question)
+    _check_rate(user, question)
     if question.answer_kind == "code" and answer.strip():
         with transaction.atomic():
             attempt = Attempt.objects.create(user=user, question=question, answer=answer, mock=mock,

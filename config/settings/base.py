@@ -419,6 +419,8 @@ QUIZ_DESIRED_RETENTION = float(env("QUIZ_DESIRED_RETENTION", "0.9") or 0.9)
 QUIZ_MAX_ANSWER_CHARS = env_int("QUIZ_MAX_ANSWER_CHARS", 8_000)  # free text: refused above, before grading
 QUIZ_MAX_CODE_CHARS = env_int("QUIZ_MAX_CODE_CHARS", 20_000)
 QUIZ_MAX_NOTE_CHARS = 2_000
+QUIZ_MAX_ATTEMPTS_PER_MINUTE = env_int("QUIZ_MAX_ATTEMPTS_PER_MINUTE", 20)  # per learner; 429 above
+QUIZ_MAX_RUNNING_CODE = env_int("QUIZ_MAX_RUNNING_CODE", 2)  # code answers queued or running per learner
 # Code answers run in the labs sandbox (LABS_SANDBOX_BACKEND) with these limits.
 QUIZ_CODE_WALL_SECONDS = env_int("QUIZ_CODE_WALL_SECONDS", 20)
 QUIZ_CODE_TEST_SECONDS = env_int("QUIZ_CODE_TEST_SECONDS", 5)  # each hidden test

@@ -226,3 +226,17 @@ def test_attempt_partial_for_htmx_polling(bank_once, db, learner, client, no_cel
     services.attempt_grade_code(attempt.pk)
     done = client.get(f"/quiz/attempts/{attempt.pk}/", headers={"HX-Request": "true"}).content.decode()
     assert "hx-trigger" not in done and "4 of 4 hidden tests passed" in done
+
+
+def test_answers_are_rate_limited_per_learner(bank_once, db, learner, learner_api, settings, no_celery_sends):
+    settings.QUIZ_MAX_ATTEMPTS_PER_MINUTE = 3
+    for _ in range(3):
+        assert _post(learner_api, {"question": "dropout-explained", "answer": "0"}).status_code == 201
+    r = _post(learner_api, {"question": "dropout-explained", "answer": "0"})
+    assert r.status_code == 429 and r["Retry-After"] == "60" and "wait a minute" in r.json()["detail"]
+    settings.QUIZ_MAX_ATTEMPTS_PER_MINUTE = 100
+    code = Question.objects.get(slug="lora-trainable-parameters")
+    for _ in range(2):
+        assert _post(learner_api, {"question": code.slug, "answer": code.solution}).status_code == 201
+    r = _post(learner_api, {"question": code.slug, "answer": code.solution})
+    assert r.status_code == 429 and "still running" in r.json()["detail"]
