@@ -251,6 +251,10 @@ def attempt_regrade(*, attempt: Attempt, reviewer: Any) -> Attempt:
     schedule is not touched."""
     if not roles.user_has_role(reviewer, roles.AUTHOR):
         raise PermissionDenied("Only authors can regrade.")
+    return _regrade(attempt)
+
+
+def _regrade(attempt: Attempt) -> Attempt:
     question = attempt.question
     if question.answer_kind == "code":
         raise Conflict("Code attempts are graded by their tests; submit the code again instead.")
@@ -258,6 +262,29 @@ def attempt_regrade(*, attempt: Attempt, reviewer: Any) -> Attempt:
     with transaction.atomic():
         attempt = Attempt.objects.select_for_update().select_related("question").get(pk=attempt.pk)
         return _record(attempt, outcome, review=False)
+
+
+def attempts_regrade_stale(*, limit: int | None = None) -> int:
+    """Regrade graded text and choice attempts whose question's grading material changed since
+    (``manage.py quiz_regrade``, after ``load_content``). Overridden attempts keep the author's
+    score; each regrade adds a grade, so the history stays. Returns how many were regraded."""
+    from django.db.models import F
+
+    stale = (
+        Attempt.objects.filter(status=Attempt.Status.GRADED, grading_version__lt=F("question__grading_version"))
+        .exclude(grader="override")
+        .select_related("question")
+        .order_by("pk")
+    )
+    done = 0
+    for attempt in stale.iterator():
+        if attempt.question.answer_kind == "code":
+            continue
+        _regrade(attempt)
+        done += 1
+        if limit is not None and done >= limit:
+            break
+    return done
 
 
 def review_rate(*, attempt: Attempt, user: Any, rating: Any) -> ReviewState:

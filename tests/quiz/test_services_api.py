@@ -240,3 +240,27 @@ def test_answers_are_rate_limited_per_learner(bank_once, db, learner, learner_ap
         assert _post(learner_api, {"question": code.slug, "answer": code.solution}).status_code == 201
     r = _post(learner_api, {"question": code.slug, "answer": code.solution})
     assert r.status_code == 429 and "still running" in r.json()["detail"]
+
+
+def test_stale_attempts_are_regraded_by_the_command(bank_once, db, learner, author):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    q = Question.objects.get(slug="dropout-explained")
+    wrong = services.attempt_submit(user=learner, question=q, answer="1")
+    overridden = services.attempt_submit(user=learner, question=q, answer="2")
+    services.attempt_override(attempt=overridden, reviewer=author, score=40)
+    # The author fixes the answer key: choice 1 is the right one now.
+    choices = [{"text": c["text"], "correct": i == 1} for i, c in enumerate(q.choices)]
+    Question.objects.filter(pk=q.pk).update(choices=choices, grading_version=q.grading_version + 1)
+    out = StringIO()
+    call_command("quiz_regrade", stdout=out)
+    assert out.getvalue().strip() == "quiz: 1 answer regraded"
+    wrong.refresh_from_db()
+    overridden.refresh_from_db()
+    assert wrong.score == 100 and wrong.grading_version == q.grading_version + 1
+    assert list(wrong.grades.values_list("score", flat=True)) == [0, 100]
+    assert overridden.score == 40
+    call_command("quiz_regrade", stdout=out)
+    assert out.getvalue().strip().endswith("quiz: 0 answers regraded")
