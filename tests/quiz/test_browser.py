@@ -5,7 +5,10 @@ the review queue. No console errors, no CSP violations."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from playwright.sync_api import expect
 
 from tests.conftest import browser_login
 
@@ -64,6 +67,39 @@ def test_answer_text_and_code_then_find_them_in_the_queue(
         queue_text = page.locator("main").inner_text()
         assert "Write the chunking step of a RAG pipeline" in queue_text
         assert "Explain the bias-variance trade-off" in queue_text
+        assert problems == [], problems
+    finally:
+        context.close()
+
+
+def test_mock_interview_counts_down_and_ends_with_a_report(bank_live, live_asgi_server, learner, browser):
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+    try:
+        base = live_asgi_server
+        browser_login(page, base, learner.username)
+        page.goto(f"{base}/quiz/mock/")
+        page.fill("#id_minutes", "10")
+        page.click("button:has-text('Start a mock interview')")
+        timer = page.locator("#mock-left")
+        expect(timer).to_have_text(re.compile(r"^\d+:\d\d$"))  # the script formats it (CSP allows it)
+        first = timer.inner_text()
+        expect(timer).not_to_have_text(first)  # and it ticks
+        assert page.locator("section.card").count() == 7
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        # Answer the first rapid-fire question by choice, then finish.
+        card = page.locator("section.card", has=page.locator("input[type=radio]")).first
+        card.locator("input[type=radio]").first.check()
+        card.locator("button:has-text('Submit')").click()
+        page.wait_for_selector("text=see the feedback")
+        page.click("button:has-text('Finish now')")
+        page.wait_for_selector("#report-heading")
+        report = page.locator("main").inner_text()
+        assert "1 of 7 questions answered" in report and "Weakest topics" in report
         assert problems == [], problems
     finally:
         context.close()
