@@ -442,11 +442,17 @@ class _Handler(BaseHTTPRequestHandler):
             pass
         self.close_connection = True
 
+    def _serve(self, method: str) -> None:
+        try:
+            self._handle(method)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client went away (a cancelled stream): fine
+
     def do_GET(self) -> None:
-        self._handle("GET")
+        self._serve("GET")
 
     def do_POST(self) -> None:
-        self._handle("POST")
+        self._serve("POST")
 
     def do_DELETE(self) -> None:
-        self._handle("DELETE")
+        self._serve("DELETE")

@@ -48,7 +48,7 @@ def fake_api(work_root) -> FakeKubernetesAPI:
         yield api
         # Like the contract's no_leftovers: every container the backend started has ended
         # (its Job deleted or finished) by the time the test is over.
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 15  # generous: the machine may be busy
         while (running := api.running_pods()) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert not running, f"sandbox pods left running: {running}"
