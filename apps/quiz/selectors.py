@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Count, Prefetch, QuerySet
 from django.utils import timezone
 
 from apps.core import roles
@@ -63,6 +63,14 @@ def attempt_list(*, user: Any, question: Question | None = None) -> QuerySet[Att
     if question is not None:
         qs = qs.filter(question=question)
     return qs.order_by("-created_at", "-pk")
+
+
+def attempts_for_review(*, grader: str = "", limit: int = 50) -> list[Attempt]:
+    """Recent graded answers by every learner, for authors to check and override."""
+    qs = Attempt.objects.filter(status=Attempt.Status.GRADED).select_related("question", "user")
+    if grader:
+        qs = qs.filter(grader=grader)
+    return list(qs.order_by("-created_at", "-pk")[:limit])
 
 
 def attempt_grades(attempt: Attempt):
@@ -131,11 +139,11 @@ def topic_mastery(*, user: Any) -> list[dict[str, Any]]:
         for topic in state.question.topics.all():
             topics[topic.pk] = topic
             per_topic[topic.pk].append((state.last_score or 0) * recall)
+    counts = dict(Topic.objects.filter(pk__in=per_topic).annotate(n=Count("questions")).values_list("pk", "n"))
     rows = []
     for pk, values in per_topic.items():
-        topic = topics[pk]
-        rows.append({"topic": topic, "mastery": round(sum(values) / len(values)), "answered": len(values),
-                     "questions": topic.questions.count()})
+        rows.append({"topic": topics[pk], "mastery": round(sum(values) / len(values)), "answered": len(values),
+                     "questions": counts.get(pk, 0)})
     return sorted(rows, key=lambda r: (r["mastery"], r["topic"].title))
 
 

@@ -12,6 +12,7 @@ urlpatterns = [
     path("attempts/<int:pk>/rate/", views.rate, name="rate"),
     path("attempts/<int:pk>/override/", views.override, name="override"),
     path("queue/", views.queue, name="queue"),
+    path("review/", views.review, name="review"),
     path("mock/", views.mock_index, name="mock-index"),
     path("mock/start/", views.mock_start, name="mock-start"),
     path("mock/<int:pk>/", views.mock, name="mock"),

@@ -198,6 +198,22 @@ def override(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect(a.get_absolute_url())
 
 
+GRADERS = ("embedding", "llm-judge", "choice", "sandbox", "empty", "override")
+
+
+@require_GET
+@_signed_in
+def review(request: HttpRequest) -> HttpResponse:
+    """Authors: recent answers by every learner, to check grades and override them."""
+    if not roles.user_has_role(request.user, roles.AUTHOR):
+        raise DjangoPermissionDenied("Reviewing answers is for authors.")
+    grader = request.GET.get("grader", "")
+    if grader and grader not in GRADERS:
+        grader = ""
+    context = {"attempts": selectors.attempts_for_review(grader=grader), "grader": grader, "graders": GRADERS}
+    return render(request, "quiz/review.html", context)
+
+
 @require_GET
 @_learner
 def queue(request: HttpRequest) -> HttpResponse:

@@ -34,6 +34,7 @@ PAGES = [
     ("override", "post", "/quiz/attempts/{attempt}/override/", {"score": "50"},
      codes(LOGIN, 403, 404, 404, 302, 302)),
     ("queue", "get", "/quiz/queue/", None, LEARNERS),
+    ("review", "get", "/quiz/review/?grader=choice", None, codes(LOGIN, 403, 403, 403, 200, 200)),
     ("mock-index", "get", "/quiz/mock/", None, LEARNERS),
     ("mock-start", "post", "/quiz/mock/start/", {"minutes": "30"}, LEARNERS_ACT),
     ("mock", "get", "/quiz/mock/{mock}/", None, OWNER_LEARNER),

@@ -264,3 +264,14 @@ def test_stale_attempts_are_regraded_by_the_command(bank_once, db, learner, auth
     assert overridden.score == 40
     call_command("quiz_regrade", stdout=out)
     assert out.getvalue().strip().endswith("quiz: 0 answers regraded")
+
+
+def test_list_pages_and_apis_use_a_fixed_number_of_queries(bank_once, db, learner, client,
+                                                           django_assert_max_num_queries):
+    for slug in ("dropout-explained", "numpy-broadcasting", "lstm-gates", "relu-vs-sigmoid"):
+        services.attempt_submit(user=learner, question=Question.objects.get(slug=slug), answer="0")
+    client.force_login(learner)
+    for url in ("/quiz/", "/quiz/queue/", "/api/v1/quiz/questions/?page_size=100", "/api/v1/quiz/attempts/",
+                "/api/v1/quiz/queue/"):
+        with django_assert_max_num_queries(14):
+            assert client.get(url).status_code == 200, url
