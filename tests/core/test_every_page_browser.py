@@ -61,6 +61,7 @@ def site(live_asgi_server, learner, author, hiring_manager, no_celery_sends):
     broadcasting = Question.objects.get(slug="numpy-broadcasting")
     quiz_attempt = quiz.attempt_submit(user=learner, question=broadcasting, answer="1")
     quiz_mock = quiz.mock_start(user=learner, seed=1)
+    quiz_done = quiz.mock_finish(mock=quiz.mock_start(user=learner, seed=2), user=learner)  # with its report
     public = [
         reverse("home"),
         reverse("curriculum:roadmap"),
@@ -111,6 +112,7 @@ def site(live_asgi_server, learner, author, hiring_manager, no_celery_sends):
             reverse("quiz:queue"),
             reverse("quiz:mock-index"),
             reverse("quiz:mock", args=[quiz_mock.pk]),
+            reverse("quiz:mock", args=[quiz_done.pk]),
         ],
         "author": [
             *public,
@@ -119,6 +121,8 @@ def site(live_asgi_server, learner, author, hiring_manager, no_celery_sends):
             reverse("curriculum:author-article-edit", args=[article.slug]),
             reverse("curriculum:author-article-revisions", args=[article.slug]),
             reverse("curriculum:author-article-revision", args=[article.slug, revision.version]),
+            reverse("quiz:review"),
+            reverse("quiz:attempt", args=[quiz_attempt.pk]),
         ],
         "hiring_manager": [
             *public,
