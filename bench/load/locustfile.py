@@ -3,8 +3,8 @@
 Each simulated learner has a signed-in session (cookie made by run.py, no login form so the
 lockout never trips), clicks through home, roadmap, a phase, a topic, an article, a search,
 the topics API and the labs page in a random order, and reads for ``READING_SECONDS`` (±20 %)
-between clicks. A few of them (``LAB_SUBMITTERS``) also submit a spam-classifier lab job
-about once a minute, so lab work runs while pages are served.
+between clicks. A few of them (run.py's ``lab_submitters``) also run spam-classifier lab jobs,
+one at a time like a learner would, so lab work runs while pages are served.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ class Learner(HttpUser):
         self.client.cookies.set("csrftoken", session["csrftoken"])
         self.csrftoken = session["csrftoken"]
         self.submits_labs = session["lab_submitter"]
+        self.job_id = None
 
     @task(2)
     def home(self) -> None:
@@ -64,14 +65,21 @@ class Learner(HttpUser):
 
     @task(1)
     def lab_job(self) -> None:
-        if not self.submits_labs or random.random() > 0.5:
+        # Like a learner: one job at a time, a new one only after the last has finished.
+        if not self.submits_labs:
             return
-        self.client.post(
+        if self.job_id:
+            status = self.client.get(f"/api/v1/labs/jobs/{self.job_id}/", name="lab job status")
+            if status.ok and status.json().get("status") in ("queued", "running"):
+                return
+        response = self.client.post(
             "/api/v1/labs/jobs/",
             json={"lab": "spam-classifier", "params": {}},
             headers={"X-CSRFToken": self.csrftoken, "Referer": self.host + "/labs/"},
             name="submit lab job",
         )
+        if response.status_code == 201:
+            self.job_id = response.json()["id"]
 
 
 @events.quitting.add_listener
