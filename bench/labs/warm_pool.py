@@ -320,6 +320,14 @@ def main(argv: list[str] | None = None) -> dict:
         "steps": options.steps,
         "baseline": options.baseline,
         "results": {name: summary(values) for name, values in runs.items()},
+        # Same round, same load: per-round ratios of first real progress, then their median.
+        "paired_first_real_progress_ratio": {
+            f"{a}/{b}": round(statistics.median(x["first_real_progress"] / y["first_real_progress"]
+                                                for x, y in zip(runs[a], runs[b], strict=True)), 3)
+            for a, b in (("platform_cold", "platform_today"), ("platform_warm", "platform_cold"),
+                         ("direct_warm", "direct_cold"), ("platform_cold", "direct_cold"))
+            if runs.get(a) and runs.get(b)
+        },
     }
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps({k: {m: v.get(f"{m}_ms", {}).get("median") for m in MARKS} | {"n": v["n"], "warm": v["ran_warm"]}
