@@ -72,6 +72,9 @@ class Service:
     # (warnings, errors) go to stderr and stay visible.
     quiet_stdout: bool = False
     env: dict[str, str] | None = None  # on top of the launcher's environment
+    # Scheduling niceness (0-19): lab work (the worker and the sandboxes it starts inherit it)
+    # yields the CPU to the web processes, so pages stay fast while a class trains models.
+    nice: int = 0
     proc: subprocess.Popen | None = None
     started_at: float = 0.0
     failures: int = 0  # consecutive quick exits: the backoff exponent
@@ -83,7 +86,7 @@ class Service:
             self.argv,
             cwd=ROOT,
             start_new_session=True,
-            preexec_fn=functools.partial(die_with_parent, self.death_signal),
+            preexec_fn=functools.partial(_child_setup, self.death_signal, self.nice),
             stdout=subprocess.DEVNULL if self.quiet_stdout else None,
             env={**os.environ, **self.env} if self.env else None,
         )
@@ -92,6 +95,12 @@ class Service:
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+
+def _child_setup(death_signal: int, nice: int) -> None:
+    die_with_parent(death_signal)
+    if nice:
+        os.nice(nice)
 
 
 class Stack:
@@ -448,6 +457,7 @@ def run(host: str, port: int, workers: int) -> None:
                 death_signal=signal.SIGKILL,
                 quiet_stdout=True,
                 env={"DB_APPLICATION_NAME": "genai-worker"},
+                nice=int(os.environ.get("WORKER_NICE", "10")),
             )
         )
         stack.add(

@@ -193,12 +193,11 @@ def _fresh_channel_layer():
 def _fresh_content_generation():
     """Each test starts new content and permission generations: Redis outlives the test's
     rolled-back database, and what an earlier test cached must not be served to this one."""
-    from django.core.cache import cache
+    from apps.core.auth_backends import PERMISSIONS
+    from apps.core.content_cache import CONTENT
 
-    from apps.core.auth_backends import GENERATION_KEY as PERMISSIONS
-    from apps.curriculum.content_cache import GENERATION_KEY as CONTENT
-
-    cache.delete_many([CONTENT, PERMISSIONS])
+    CONTENT.forget()
+    PERMISSIONS.forget()
 
 
 @pytest.fixture

@@ -11,32 +11,22 @@ part of the key.
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import Group, Permission
 from django.core.cache import cache
-from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
-GENERATION_KEY = "auth:permission-generation"
+from apps.core.generations import Generation
+
+PERMISSIONS = Generation("auth:permission-generation")
 TTL = 60 * 60  # seconds
 
 
-def _generation() -> str:
-    generation = cache.get(GENERATION_KEY)
-    if generation is None:
-        cache.add(GENERATION_KEY, uuid.uuid4().hex, None)
-        generation = cache.get(GENERATION_KEY)
-    return generation
-
-
 def permissions_changed(**kwargs: Any) -> None:
-    cache.set(GENERATION_KEY, uuid.uuid4().hex, None)
-    # Again at commit: a request between the write and the commit cached the old sets.
-    transaction.on_commit(lambda: cache.set(GENERATION_KEY, uuid.uuid4().hex, None))
+    PERMISSIONS.bump()
 
 
 class CachedPermissionsModelBackend(ModelBackend):
@@ -46,7 +36,7 @@ class CachedPermissionsModelBackend(ModelBackend):
         perm_cache_name = f"_{from_name}_perm_cache"
         if not hasattr(user_obj, perm_cache_name):
             # A superuser has every permission: the flag is part of the key.
-            key = f"auth:perms:{_generation()}:{user_obj.pk}:{int(user_obj.is_superuser)}:{from_name}"
+            key = f"auth:perms:{PERMISSIONS.current()}:{user_obj.pk}:{int(user_obj.is_superuser)}:{from_name}"
             perms = cache.get(key)
             if perms is None:
                 perms = super()._get_permissions(user_obj, obj, from_name)

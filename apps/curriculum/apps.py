@@ -8,8 +8,18 @@ class CurriculumConfig(AppConfig):
     def ready(self) -> None:
         # Every process (web, worker, management command) must know the same search
         # sources, so they are registered at start-up rather than on first use.
-        from apps.curriculum import content_cache, home, search_sources
+        from apps.core.content_cache import track_content
+        from apps.curriculum import home, search_sources
+        from apps.curriculum.models import (
+            Article,
+            ChecklistItem,
+            GlossaryTerm,
+            MilestoneProject,
+            Phase,
+            Resource,
+            Topic,
+        )
 
         search_sources.register()
         home.register()
-        content_cache.connect()
+        track_content(Phase, Topic, MilestoneProject, ChecklistItem, Article, GlossaryTerm, Resource)

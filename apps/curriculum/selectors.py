@@ -16,7 +16,7 @@ from django.db.models import CharField, Prefetch, Q, QuerySet, Value
 from django.http import Http404
 
 from apps.core import roles
-from apps.curriculum.content_cache import FRAGMENT_TTL, content_generation
+from apps.core.content_cache import FRAGMENT_TTL, content_generation
 from apps.curriculum.models import (
     SUB_TRACK_LETTERS,
     Article,

@@ -23,9 +23,9 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
+from apps.core.content_cache import FRAGMENT_TTL, content_generation
 from apps.core.errors import ApplicationError
 from apps.curriculum import selectors, services
-from apps.curriculum.content_cache import FRAGMENT_TTL, content_generation
 from apps.curriculum.forms import ArticleForm, PreviewForm, ResourceFilterForm, TopicProgressForm
 from apps.curriculum.markdown import glossary_index, render_checked, render_markdown
 from apps.curriculum.models import Article, Section, TopicProgress

@@ -129,7 +129,7 @@ def main() -> None:
     from django.test.client import RequestFactory
     from django.urls import include, path, reverse
 
-    from apps.curriculum.content_cache import content_changed
+    from apps.core.content_cache import content_changed
     from apps.curriculum.models import Article, Topic
 
     global urlpatterns

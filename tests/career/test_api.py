@@ -92,3 +92,26 @@ def test_schema_lists_the_career_operations(api_client):
     assert {p["name"] for p in salaries["parameters"]} >= {"region", "level", "role", "page", "page_size"}
     assert "400" in salaries["responses"]
     assert "/api/v1/career/roles/{slug}/" in schema["paths"]
+
+
+def test_catalogue_reads_are_cached_until_the_catalogue_changes(api_client, django_assert_num_queries):
+    from apps.career.models import Role, SalaryBand
+
+    url = "/api/v1/career/roles/"
+    first = api_client.get(url, {"page_size": 100})
+    with django_assert_num_queries(0):
+        again = api_client.get(url, {"page_size": 100})
+        unchanged = api_client.get(url, {"page_size": 100}, HTTP_IF_NONE_MATCH=first["ETag"])
+    assert again.json() == first.json() and unchanged.status_code == 304
+    role = Role.objects.get(slug="llm-engineer")
+    role.title = "LLM Engineer (renamed)"
+    role.save()
+    titles = {r["title"] for r in api_client.get(url, {"page_size": 100}).json()["results"]}
+    assert "LLM Engineer (renamed)" in titles
+    band = SalaryBand.objects.filter(role=role).first()
+    before = api_client.get("/api/v1/career/roles/llm-engineer/").json()
+    assert band.total_max + 1 not in {s["total_max"] for s in before["salaries"]}
+    band.total_max += 1
+    band.save()
+    detail = api_client.get("/api/v1/career/roles/llm-engineer/").json()
+    assert band.total_max in {s["total_max"] for s in detail["salaries"]}

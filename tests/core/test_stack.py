@@ -86,6 +86,23 @@ def _web_connections(database_url: str) -> set[int]:
     return {pid for (pid,) in rows}
 
 
+def _pids_with(needle: bytes) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if needle in (entry / "cmdline").read_bytes():
+                    pids.append(int(entry.name))
+            except OSError:
+                pass
+    return pids
+
+
+def _niceness(pid: int) -> int:
+    # /proc/PID/stat: "pid (comm) state ..."; nice is field 19, counted after the comm's ")".
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+
+
 def test_run_command_serves_every_entry_point_and_restarts_with_its_data(tmp_path):
     database_url = _fresh_database("stack_check")
     env = _stack_env(tmp_path, DATABASE_URL=database_url, WEB_CONCURRENCY="2")
@@ -103,6 +120,9 @@ def test_run_command_serves_every_entry_point_and_restarts_with_its_data(tmp_pat
         for _ in range(20):
             assert _get(base + "/learn/")[0] == 200
         assert _web_connections(database_url) - pooled == set()
+        # Lab work yields the CPU to the web: the worker (and what it starts) runs niced.
+        workers = _pids_with(f"worker.{first.proc.pid}@".encode())
+        assert workers and {_niceness(pid) for pid in workers} == {10}
         status, body, _ = _get(base + "/")
         assert status == 200 and b"From zero to hired" in body
         status, body, _ = _get(base + "/accounts/login/")

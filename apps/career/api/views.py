@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 
 from apps.career import selectors
 from apps.career.models import Level, Region, Role, Track
+from apps.core.api.caching import cached_by_content
 from apps.core.api.pagination import DefaultPagination
 from apps.core.validation import NulFreeInputMixin
 
@@ -104,6 +105,7 @@ class RoleListApi(ListApi):
     @extend_schema(
         tags=TAGS, summary="List career roles", parameters=[FilterSerializer], responses=RoleOutput(many=True)
     )
+    @cached_by_content()
     def get(self, request: Request) -> Response:
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
@@ -123,6 +125,7 @@ class RoleDetailApi(APIView):
         summary="One career role",
         responses={200: OutputSerializer, 404: OpenApiResponse(description="No such role")},
     )
+    @cached_by_content()
     def get(self, request: Request, slug: str) -> Response:
         return Response(self.OutputSerializer(selectors.role_get(slug)).data)
 
@@ -146,6 +149,7 @@ class SalaryListApi(ListApi):
         parameters=[FilterSerializer],
         responses=SalaryBandOutput(many=True),
     )
+    @cached_by_content()
     def get(self, request: Request) -> Response:
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
@@ -165,6 +169,7 @@ class JobReadyListApi(ListApi):
         notes = serializers.CharField()
 
     @extend_schema(tags=TAGS, summary="List time-to-job-ready estimates", responses=OutputSerializer(many=True))
+    @cached_by_content()
     def get(self, request: Request) -> Response:
         return self.paginated(request, selectors.job_ready_list(), self.OutputSerializer)
 
@@ -187,5 +192,6 @@ class GuideListApi(ListApi):
         entries = GuideEntryOutput(many=True, source="entries.all")
 
     @extend_schema(tags=TAGS, summary="List the job-hunt guide lists", responses=OutputSerializer(many=True))
+    @cached_by_content()
     def get(self, request: Request) -> Response:
         return self.paginated(request, selectors.guide_list_all(), self.OutputSerializer)

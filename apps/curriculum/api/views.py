@@ -16,15 +16,20 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core.api.caching import cached_by_content
 from apps.core.api.pagination import DefaultPagination
 from apps.core.api.rows import slug_url
 from apps.core.validation import NulFreeInputMixin, integer_bounds
 from apps.curriculum import selectors, services
-from apps.curriculum.api.caching import cached_by_content
 from apps.curriculum.markdown import max_body_bytes, render_markdown
 from apps.curriculum.models import Article, Resource, Section, SubTrack, Topic, TopicProgress
 
 TAGS = ["curriculum"]
+
+
+def readers_or_authors(request: Request) -> str:
+    """Authors also see drafts: their cached answers are kept apart from readers'."""
+    return selectors.audience(request.user)
 
 
 class IsAuthor(BasePermission):
@@ -94,7 +99,7 @@ class PhaseListApi(ListApi):
     @extend_schema(
         tags=TAGS, summary="List the roadmap's phases with their topics", responses=OutputSerializer(many=True)
     )
-    @cached_by_content
+    @cached_by_content(audience=readers_or_authors)
     def get(self, request: Request) -> Response:
         return self.paginated(request, selectors.phase_list(), self.OutputSerializer)
 
@@ -114,7 +119,7 @@ class PhaseDetailApi(APIView):
         summary="One phase: topics, milestone projects and checklist",
         responses={200: OutputSerializer, 404: OpenApiResponse(description="No such phase")},
     )
-    @cached_by_content
+    @cached_by_content(audience=readers_or_authors)
     def get(self, request: Request, slug: str) -> Response:
         return Response(self.OutputSerializer(selectors.phase_get(slug)).data)
 
@@ -176,7 +181,7 @@ class TopicListApi(ListApi):
     @extend_schema(
         tags=TAGS, summary="List roadmap topics", parameters=[FilterSerializer], responses=TopicOutput(many=True)
     )
-    @cached_by_content
+    @cached_by_content(audience=readers_or_authors)
     def get(self, request: Request) -> Response:
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
@@ -189,7 +194,7 @@ class TopicDetailApi(APIView):
     @extend_schema(
         tags=TAGS, summary="One topic", responses={200: TopicOutput, 404: OpenApiResponse(description="No such topic")}
     )
-    @cached_by_content
+    @cached_by_content(audience=readers_or_authors)
     def get(self, request: Request, slug: str) -> Response:
         return Response(TopicOutput(selectors.topic_get(slug, request.user)).data)
 
@@ -295,7 +300,7 @@ class ArticleListApi(ListApi):
         parameters=[FilterSerializer],
         responses=ArticleListOutput(many=True),
     )
-    @cached_by_content
+    @cached_by_content(audience=readers_or_authors)
     def get(self, request: Request) -> Response:
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
@@ -344,7 +349,7 @@ class ArticleDetailApi(APIView):
         summary="One article with its rendered HTML",
         responses={200: ArticleDetailOutput, 404: OpenApiResponse(description="No such article")},
     )
-    @cached_by_content
+    @cached_by_content(audience=readers_or_authors)
     def get(self, request: Request, slug: str) -> Response:
         return Response(ArticleDetailOutput(selectors.article_get(slug, request.user)).data)
 
@@ -473,7 +478,7 @@ class GlossaryListApi(ListApi):
     permission_classes = [AllowAny]
 
     @extend_schema(tags=TAGS, summary="The glossary, A-Z", responses=GlossaryOutput(many=True))
-    @cached_by_content
+    @cached_by_content(audience=readers_or_authors)
     def get(self, request: Request) -> Response:
         return self.paginated(request, selectors.glossary_list(), GlossaryOutput)
 
@@ -482,7 +487,7 @@ class GlossaryDetailApi(APIView):
     permission_classes = [AllowAny]
 
     @extend_schema(tags=TAGS, summary="One glossary term", responses={200: GlossaryOutput, 404: OpenApiResponse()})
-    @cached_by_content
+    @cached_by_content(audience=readers_or_authors)
     def get(self, request: Request, slug: str) -> Response:
         return Response(GlossaryOutput(selectors.glossary_term_get(slug)).data)
 
@@ -517,7 +522,7 @@ class ResourceListApi(ListApi):
         parameters=[FilterSerializer],
         responses={200: ResourceOutput(many=True), 400: OpenApiResponse()},
     )
-    @cached_by_content
+    @cached_by_content(audience=readers_or_authors)
     def get(self, request: Request) -> Response:
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
@@ -528,7 +533,7 @@ class ResourceDetailApi(APIView):
     permission_classes = [AllowAny]
 
     @extend_schema(tags=TAGS, summary="One learning resource", responses={200: ResourceOutput, 404: OpenApiResponse()})
-    @cached_by_content
+    @cached_by_content(audience=readers_or_authors)
     def get(self, request: Request, slug: str) -> Response:
         return Response(ResourceOutput(selectors.resource_get(slug)).data)
 
