@@ -33,6 +33,7 @@ from apps.labs.selectors import (
     lab_quota,
     lab_sandbox_status,
     lab_typical_duration,
+    lab_typical_durations,
 )
 from apps.labs.services import lab_job_cancel, lab_job_params_error_field, lab_job_submit
 
@@ -46,7 +47,9 @@ def _about(lab) -> str:
 
 
 def lab_index(request: HttpRequest) -> HttpResponse:
-    labs = [{"lab": lab, "about": _about(lab)} for lab in lab_list()]
+    catalogue = list(lab_list())
+    typical = lab_typical_durations(catalogue)
+    labs = [{"lab": lab, "about": _about(lab), "typical_seconds": typical.get(lab.pk)} for lab in catalogue]
     quotas = {}
     if request.user.is_authenticated:
         # Only the queues some lab uses: no GPU quota on a CPU-only installation.

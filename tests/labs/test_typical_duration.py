@@ -99,3 +99,17 @@ def test_lab_page_says_minutes_for_longer_runs(logged_in, labs, learner):
     _runs(labs["char-gpt"], learner, 140, 150, 160)
     html = logged_in.get(reverse("labs:detail", args=["char-gpt"])).content.decode()
     assert "usually about 2.5 min" in html
+
+
+def test_the_catalogue_shows_each_labs_measured_time_in_one_query(client, labs, learner, django_assert_num_queries):
+    from apps.labs.selectors import lab_typical_durations
+
+    _runs(labs["spam-classifier"], learner, 30, 40, 50)
+    _runs(labs["char-gpt"], learner, 100, 200)  # too few: the configured estimate, said to be one
+    with django_assert_num_queries(1):
+        typical = lab_typical_durations(list(labs.values()))
+    assert typical == {labs["spam-classifier"].pk: 40}
+    page = client.get(reverse("labs:index")).content.decode()
+    spam, char = (page.split(f'id="lab-{slug}"')[1].split("</article>")[0] for slug in ("spam-classifier", "char-gpt"))
+    assert "usually about 40" in spam
+    assert "not yet measured here" in char
