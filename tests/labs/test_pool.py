@@ -329,13 +329,17 @@ def test_every_pooled_kind_declares_importable_warm_imports():
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="raising a priority back needs a root worker")
-def test_warm_up_runs_at_low_priority_and_the_job_at_normal_priority(backend, dirs):
-    pool = start_pool(backend, dirs)
+def test_warm_up_runs_at_low_priority_and_the_job_at_the_workers_priority(backend, dirs):
+    pool = start_pool(backend, dirs, refill_delay=3600)
     assert pool.wait_ready(60), pool.stats.last_error
     idle = pool._slots[next(iter(pool._slots))].ready[0]
-    assert {os.getpriority(os.PRIO_PROCESS, pid) for pid in idle.cgroups.pids()} == {backend.options["warm_nice"]}
+    own = os.getpriority(os.PRIO_PROCESS, 0)  # what a cold sandbox inherits
+    warm = min(19, own + backend.options["warm_nice"])
+    assert own < warm and {os.getpriority(os.PRIO_PROCESS, pid) for pid in idle.cgroups.pids()} == {warm}
     handle, status, lines = run(backend, dirs.job(), "import os\nprint('nice', os.nice(0))\n")
-    assert handle is idle and status.ok and "nice 0" in lines, lines
+    assert handle is idle and status.ok and f"nice {own}" in lines, lines
+    cold, status, lines = run(backend, dirs.job(), "import os\nprint('nice', os.nice(0))\n")
+    assert not cold.warm and status.ok and f"nice {own}" in lines, lines
 
 
 def test_a_warm_sandbox_that_cannot_take_the_job_is_destroyed_and_the_job_runs_cold(backend, dirs):

@@ -136,9 +136,10 @@ class BubblewrapBackend(SandboxBackend):
     ``extra_ro_binds``: ``{host_path: sandbox_path}`` read-only extras (datasets, models).
     ``seccomp_mode``: ``"allowlist"`` (deny by default: only :mod:`.seccomp_allowlist`)
        or ``"denylist"`` (allow by default, minus the denials); see :mod:`.seccomp`.
-    ``warm_nice``: the CPU priority (nice) a warm sandbox imports at, so refilling the pool
-       does not slow down the jobs that run meanwhile; a job that takes it gets nice 0 back,
-       like a cold job (root workers only: raising a priority needs CAP_SYS_NICE).
+    ``warm_nice``: how much nicer than the worker a warm sandbox imports (``nice -n``), so
+       refilling the pool does not slow down the jobs that run meanwhile; a job that takes it
+       gets the worker's own priority back, as a cold job has (root workers only: raising a
+       priority needs CAP_SYS_NICE).
     """
 
     name = "bubblewrap"
@@ -396,7 +397,9 @@ class BubblewrapBackend(SandboxBackend):
         handle.spec = spec  # from here on its work dir is the job's (released like a cold job's)
         write_inputs(spec)
         self._prepare_work_dir(spec.work_dir)
-        self._renice(handle, 0)  # it warmed up at low priority; its job runs like a cold one
+        # It warmed up at a lower priority; its job runs at the worker's own, as a cold one
+        # does (a cold sandbox inherits it, e.g. `make run`'s WORKER_NICE).
+        self._renice(handle, os.getpriority(os.PRIO_PROCESS, 0))
         handle.stderr_tail.clear()
         handle.started_at = time.monotonic()
         try:
