@@ -78,6 +78,17 @@ def bare_articles(request):
     return JsonResponse({"count": len(rows), "results": rows})
 
 
+def bare_roles(request):
+    from django.http import JsonResponse
+
+    from apps.career.models import Role
+
+    size = min(int(request.GET.get("page_size", 20)), 100)
+    fields = ("slug", "title", "track__slug", "summary", "what_it_does", "skills", "position")
+    rows = list(Role.objects.order_by("track__position", "position", "slug").values(*fields)[:size])
+    return JsonResponse({"count": len(rows), "results": rows})
+
+
 urlpatterns: list = []  # main(): the real URLs plus the bare views
 
 
@@ -136,6 +147,7 @@ def main() -> None:
     urlpatterns = [
         path("__bare__/topics/", bare_topics),
         path("__bare__/articles/", bare_articles),
+        path("__bare__/roles/", bare_roles),
         path("", include("config.urls")),
     ]
     topic = Topic.objects.order_by("phase__number", "order")[10]
@@ -187,8 +199,12 @@ def main() -> None:
 
         client = Client()
         factory = RequestFactory()
-        for name, bare_view in (("topics", bare_topics), ("articles", bare_articles)):
-            api_url = f"/api/v1/curriculum/{name}/?page_size=100"
+        for name, app, bare_view in (
+            ("topics", "curriculum", bare_topics),
+            ("articles", "curriculum", bare_articles),
+            ("roles", "career", bare_roles),
+        ):
+            api_url = f"/api/v1/{app}/{name}/?page_size=100"
             bare_url = f"/__bare__/{name}/?page_size=100"
             cached, missed, stack, bare = [], [], [], []
 
