@@ -101,3 +101,18 @@ def test_the_workers_pool_uses_the_limits_its_jobs_get(transactional_db, bubblew
         warm_pool.deactivate()
     settings.LABS_WARM_POOL = {}
     assert warm_pool_start(["cpu"]) is None and warm_pool.active_pool() is None
+
+
+def test_the_work_dir_sweep_removes_dead_workers_pool_dirs_only(db, settings, tmp_path):
+    from apps.labs.tasks import lab_work_dirs_sweep_task, warm_pool_root
+
+    settings.LABS_WORK_ROOT = tmp_path
+    settings.LABS_KEEP_WORK_DIRS = False
+    dead = next(pid for pid in range(4_000_000, 4_100_000) if not Path(f"/proc/{pid}").exists())
+    own_start = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19]
+    gone = warm_pool_root() / f"p{dead}-12345-aaaa"
+    live = warm_pool_root() / f"p{os.getpid()}-{own_start}-bbbb"
+    for path in (gone, live):
+        path.mkdir(parents=True)
+    assert lab_work_dirs_sweep_task() == 1
+    assert not gone.exists() and live.exists()
