@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env, env_bool, env_int, env_list
+from config.env import env, env_bool, env_int, env_json, env_list
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 DATA_DIR = Path(env("PLATFORM_DATA_DIR", str(BASE_DIR / ".data")))
@@ -289,9 +288,7 @@ LABS_USE_GPU_QUEUE = env_bool("LABS_USE_GPU_QUEUE", False)
 # worker process keeps started ahead of demand, the kind's heavy imports (PyTorch) done; each
 # runs one job and is destroyed. JSON in the environment ('{}' or a size of 0 disables);
 # LABS_WARM_POOL_MAX_IDLE_SECONDS replaces a sandbox nobody took.
-LABS_WARM_POOL: dict = json.loads(
-    env("LABS_WARM_POOL", "") or '{"%s": {"char-gpt": 1}}' % ("gpu" if LABS_USE_GPU_QUEUE else "cpu")
-)
+LABS_WARM_POOL: dict = env_json("LABS_WARM_POOL", '{"%s": {"char-gpt": 1}}' % ("gpu" if LABS_USE_GPU_QUEUE else "cpu"))
 LABS_WARM_POOL_MAX_IDLE_SECONDS = env_int("LABS_WARM_POOL_MAX_IDLE_SECONDS", 1800)
 # Quotas per learner and UTC day, in minutes of job wall time (charged at the lab's
 # estimate on submit, corrected to the real duration when the job ends).

@@ -16,7 +16,7 @@ WHITENOISE_AUTOREFRESH = True
 EMBEDDING_WARM_UP = False
 # No warm sandboxes unless a test asks (start_worker(env={"LABS_WARM_POOL": ...})): a pool
 # imports PyTorch in every worker process, which the other tests' workers do not need.
-LABS_WARM_POOL = json.loads(env("LABS_WARM_POOL", "") or "{}")
+LABS_WARM_POOL = env_json("LABS_WARM_POOL", "{}")
 # Account rates generous across the suite (the cache outlives each test); tests of the
 # throttles set their own small rates.
 ACCOUNT_THROTTLE_RATES = {"signup": "1000/minute", "password_change": "1000/minute"}
