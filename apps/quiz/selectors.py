@@ -122,6 +122,11 @@ def upcoming(*, user: Any, now: datetime | None = None, days: int = 30, limit: i
     return _items(states)
 
 
+def review_states(*, user: Any) -> dict[int, ReviewState]:
+    """The learner's review state per question id (one query), for marking lists."""
+    return {s.question_id: s for s in ReviewState.objects.filter(user=user)}
+
+
 def due_count(*, user: Any, now: datetime | None = None) -> int:
     return ReviewState.objects.filter(user=user, due__lte=now or timezone.now()).count()
 

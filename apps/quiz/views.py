@@ -18,6 +18,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.core import roles
@@ -84,6 +85,13 @@ def index(request: HttpRequest) -> HttpResponse:
             status = 400
     questions = list(selectors.question_list(**filters)[:PAGE_SIZE]) if status == 200 else []
     learner = roles.user_has_role(request.user, roles.LEARNER)
+    if learner:
+        states = selectors.review_states(user=request.user)
+        now = timezone.now()
+        for q in questions:
+            state = states.get(q.pk)
+            q.last_score = state.last_score if state else None
+            q.is_due = bool(state and state.due <= now)
     context = {
         "form": form,
         "questions": questions,
@@ -99,6 +107,8 @@ def _question_context(request: HttpRequest, question, *, answer: str = "", error
     attempts = list(selectors.attempt_list(user=request.user, question=question)[:10]) if learner else []
     return {
         "question": question,
+        "review": question.reviews.filter(user=request.user).first() if learner else None,
+        "now": timezone.now(),
         "prompt_html": render_markdown(question.prompt).html,
         "model_answer_html": render_markdown(question.model_answer).html,
         "attempts": attempts,

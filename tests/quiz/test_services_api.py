@@ -184,6 +184,9 @@ def test_pages_answer_and_show_the_result(bank_once, db, learner, client):
     assert r.status_code == 200 and 'id="score">100<' in page and "How well did you know it?" in page
     r = client.get("/quiz/queue/")
     assert "numpy-broadcasting" in r.content.decode()
+    assert "your last score <strong>100</strong>" in client.get("/quiz/?phase=0").content.decode()
+    assert "Your last score: <strong>100</strong> · next review" in client.get(
+        "/quiz/q/numpy-broadcasting/").content.decode()
     assert client.get("/quiz/?phase=9").status_code == 400
     assert client.get("/quiz/?category=coding").content.decode().count('class="quiz-item"') >= 6
 
