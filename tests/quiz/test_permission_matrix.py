@@ -56,6 +56,7 @@ APIS = [
     ("attempt-rating", "post", f"{Q}/attempts/{{attempt}}/rating/", {"rating": 2}, API_OWNER),
     ("attempt-override", "post", f"{Q}/attempts/{{attempt}}/override/", {"score": 50, "note": "fair"},
      codes(401, 403, 404, 404, 200, 200)),
+    ("attempt-regrade", "post", f"{Q}/attempts/{{attempt}}/regrade/", None, codes(401, 403, 404, 404, 200, 200)),
     ("queue", "get", f"{Q}/queue/", None, API_SIGNED_IN),
     ("mocks", "get", f"{Q}/mocks/", None, API_SIGNED_IN),
     ("mock-start", "post", f"{Q}/mocks/", {"minutes": 20}, codes(401, 201, 201, 403, 403, 201)),

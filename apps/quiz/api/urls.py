@@ -11,6 +11,7 @@ urlpatterns = [
     path("attempts/<int:pk>/", views.AttemptDetailApi.as_view(), name="api-quiz-attempt"),
     path("attempts/<int:pk>/rating/", views.AttemptRatingApi.as_view(), name="api-quiz-attempt-rating"),
     path("attempts/<int:pk>/override/", views.AttemptOverrideApi.as_view(), name="api-quiz-attempt-override"),
+    path("attempts/<int:pk>/regrade/", views.AttemptRegradeApi.as_view(), name="api-quiz-attempt-regrade"),
     path("queue/", views.QueueApi.as_view(), name="api-quiz-queue"),
     path("mocks/", views.MockListApi.as_view(), name="api-quiz-mocks"),
     path("mocks/<int:pk>/", views.MockDetailApi.as_view(), name="api-quiz-mock"),

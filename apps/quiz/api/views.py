@@ -279,6 +279,20 @@ class AttemptOverrideApi(APIView):
         return Response(AttemptOutput(attempt).data)
 
 
+class AttemptRegradeApi(APIView):
+    """Authors: grade an answer again against its question's current key points (a new grade;
+    the earlier ones stay)."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(tags=TAGS, summary="Regrade an answer (authors)", request=None,
+                   responses={200: AttemptOutput, 403: OpenApiResponse(description="Not an author"),
+                              404: OpenApiResponse(), 409: OpenApiResponse(description="A code answer")})
+    def post(self, request: Request, pk: int) -> Response:
+        attempt = selectors.attempt_get(pk=pk, user=request.user)
+        return Response(AttemptOutput(services.attempt_regrade(attempt=attempt, reviewer=request.user)).data)
+
+
 class QueueItemOutput(serializers.Serializer):
     question = QuestionOutput()
     due = serializers.DateTimeField()
