@@ -61,7 +61,9 @@ def _error(exc, seconds=None):
         return f"Timed out after {seconds or PER_TEST_SECONDS:g} s (an endless loop?)"
     if isinstance(exc, AssertionError):
         return "AssertionError" + (f": {exc}" if str(exc) else "")
-    lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
+    # Frames of this harness say nothing about the learner's code: leave them out.
+    lines = [line for line in traceback.format_exception(type(exc), exc, exc.__traceback__)
+             if f'File "{__file__}"' not in line and not line.startswith("Traceback")]
     return "".join(lines[-3:])[-1500:]
 
 

@@ -64,3 +64,20 @@ def test_sandbox_has_no_network():
     out = run_tests(code, TESTS[:1])
     assert out["passed"] == 0
     assert "Error" in out["tests"][0]["error"]
+
+
+def test_flood_on_the_raw_stdout_still_reports_the_tests():
+    code = (
+        "import os, sys\n"
+        "for _ in range(2000):\n"
+        "    os.write(1, b'y' * 1000 + b'\\n')\n"
+        "    sys.stderr.write('z' * 1000 + '\\n')\n"
+        "def softmax(x):\n"
+        "    return None\n"
+    )
+    out = run_tests(code, TESTS)
+    assert out["total"] == len(TESTS) and out["passed"] == 0
+    assert all(t["error"] for t in out["tests"])
+    # The error names the learner's mistake, not the harness.
+    assert "main.py" not in out["tests"][0]["error"]
+    assert "AttributeError: 'NoneType' object has no attribute 'shape'" in out["tests"][0]["error"]
