@@ -15,6 +15,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.core import roles
@@ -347,13 +348,23 @@ def mock_start(*, user: Any, minutes: Any = None, phase: Any = None, seed: int |
     by_category: dict[str, list[int]] = {}
     for qid, category in questions.values_list("pk", "category"):
         by_category.setdefault(category, []).append(qid)
+    # Questions the learner is about to forget or answered poorly come first, so a mock
+    # interview also reviews; the rest of each type's slots are drawn at random.
+    now = timezone.now()
+    weak = set(
+        ReviewState.objects.filter(user=user).filter(Q(due__lte=now) | Q(last_score__lt=65))
+        .values_list("question_id", flat=True)
+    )
     picked: list[int] = []
     for category, count in MOCK_MIX:
         pool = sorted(by_category.get(category, []))
-        picked += rng.sample(pool, min(count, len(pool)))
+        preferred = [pk for pk in pool if pk in weak]
+        chosen = rng.sample(preferred, min(count, len(preferred)))
+        rest = [pk for pk in pool if pk not in chosen]
+        chosen += rng.sample(rest, min(count - len(chosen), len(rest)))
+        picked += chosen
     if not picked:
         raise ApplicationError("There are no questions to ask yet: load the question bank first.")
-    now = timezone.now()
     return MockSession.objects.create(user=user, questions=picked, duration_seconds=minutes * 60, started_at=now)
 
 

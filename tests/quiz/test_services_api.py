@@ -278,3 +278,14 @@ def test_list_pages_and_apis_use_a_fixed_number_of_queries(bank_once, db, learne
                 "/api/v1/quiz/queue/"):
         with django_assert_max_num_queries(14):
             assert client.get(url).status_code == 200, url
+
+
+def test_mock_interview_brings_back_weak_answers(bank_once, db, learner):
+    weak = Question.objects.get(slug="lstm-gates")
+    services.attempt_submit(user=learner, question=weak, answer="1")  # wrong: score 0
+    strong = Question.objects.get(slug="dropout-explained")
+    services.attempt_submit(user=learner, question=strong, answer="0")  # right: not due for days
+    for seed in range(5):
+        mock = services.mock_start(user=learner, seed=seed)
+        assert weak.pk in mock.questions
+        services.mock_finish(mock=mock, user=learner)
