@@ -53,6 +53,35 @@ class SearchChunk(models.Model):
         return f"{self.kind}:{self.key}#{self.chunk_no}"
 
 
+class SearchCard(models.Model):
+    """One per document: the embedding of its title and summary ("Hallucination: When a model
+    produces fluent, confident text that is false or made up.").
+
+    A passage embeds a whole section; a short question embeds closer to a one-line
+    description of the idea it asks about, so the selectors add this similarity to the
+    passage's when they score a document (see ``selectors`` and bench/search/relevance.py).
+    Written and deleted together with the document's chunks.
+    """
+
+    kind = models.CharField(max_length=32)
+    key = models.CharField(max_length=200)
+    embedding = VectorField(dimensions=settings.EMBEDDING_DIMENSIONS)
+    content_hash = models.CharField(max_length=64)  # sha256 of what was embedded (and the model)
+
+    class Meta:
+        app_label = "core"
+        constraints = [models.UniqueConstraint(fields=["kind", "key"], name="core_searchcard_doc_uniq")]
+        indexes = [
+            HnswIndex(
+                fields=["embedding"], name="core_searchcard_emb_hnsw",
+                m=16, ef_construction=64, opclasses=["vector_cosine_ops"],
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"card {self.kind}:{self.key}"
+
+
 # Celery's autodiscovery imports ``<app>.tasks`` for each installed app, i.e. apps.core.tasks,
 # never this subpackage; importing the task module here registers ``search_reindex`` in
 # every process that loads the models (web, worker, commands). The module imports no models.

@@ -22,7 +22,7 @@ from django.db import connection, transaction
 from apps.core.embeddings import embed_texts
 from apps.core.errors import ApplicationError
 from apps.core.search.chunking import chunk_document, clean_text, markdown_to_plain
-from apps.core.search.models import SearchChunk
+from apps.core.search.models import SearchCard, SearchChunk
 from apps.core.search.registry import SearchDocument, SearchSource, search_source, search_sources
 
 logger = logging.getLogger(__name__)
@@ -93,6 +93,7 @@ def search_reindex_all(report: Callable[[IndexStats], None] | None = None) -> in
         if report:
             report(stats)
     orphaned = SearchChunk.objects.exclude(kind__in=list(sources)).values_list("kind", flat=True).distinct()
+    SearchCard.objects.exclude(kind__in=list(sources)).delete()
     for kind in sorted(set(orphaned)):
         started = time.monotonic()
         documents = SearchChunk.objects.filter(kind=kind).values("key").distinct().count()
@@ -168,14 +169,22 @@ def _content_hash(embed_input: str) -> str:
     return hashlib.sha256(f"{settings.EMBEDDING_MODEL}\x1f{embed_input}".encode()).hexdigest()
 
 
+def card_text(title: str, summary: str, first_passage: str = "") -> str:
+    """What a document's card embeds: its title and one-line summary (plain text)."""
+    about = summary or " ".join(first_passage.split())[:300]
+    return f"{title}: {about}" if about else title
+
+
 def _write(kind: str, documents: dict[str, SearchDocument | None], stats: IndexStats) -> None:
-    """Replace the chunks of ``documents`` (None = delete). Runs inside the caller's transaction."""
+    """Replace the chunks and cards of ``documents`` (None = delete). Runs inside the caller's transaction."""
     rows: list[SearchChunk] = []
-    pending: dict[str, tuple[str, list[SearchChunk]]] = {}  # hash -> (text to embed, rows needing it)
+    cards: list[SearchCard] = []
+    pending: dict[str, tuple[str, list[SearchChunk | SearchCard]]] = {}  # hash -> (text to embed, rows needing it)
     keys = list(documents)
     existing = dict(
         SearchChunk.objects.filter(kind=kind, key__in=keys).values_list("content_hash", "embedding")
     )
+    existing.update(SearchCard.objects.filter(kind=kind, key__in=keys).values_list("content_hash", "embedding"))
     present_before = set(SearchChunk.objects.filter(kind=kind, key__in=keys).values_list("key", flat=True))
     for key, document in documents.items():
         if document is None:
@@ -200,6 +209,13 @@ def _write(kind: str, documents: dict[str, SearchDocument | None], stats: IndexS
             if row.embedding is None:
                 pending.setdefault(digest, (embed_input, []))[1].append(row)
             rows.append(row)
+        if chunks:
+            embed_input = card_text(title, summary, chunks[0].text)
+            digest = _content_hash(embed_input)
+            card = SearchCard(kind=kind, key=key, content_hash=digest, embedding=existing.get(digest))
+            if card.embedding is None:
+                pending.setdefault(digest, (embed_input, []))[1].append(card)
+            cards.append(card)
         stats.documents += 1
     if pending:
         # One model call for every new passage of the batch: batching is most of the speed.
@@ -210,6 +226,8 @@ def _write(kind: str, documents: dict[str, SearchDocument | None], stats: IndexS
         stats.embedded += len(pending)
     SearchChunk.objects.filter(kind=kind, key__in=keys).delete()
     SearchChunk.objects.bulk_create(rows, batch_size=500)
+    SearchCard.objects.filter(kind=kind, key__in=keys).delete()
+    SearchCard.objects.bulk_create(cards, batch_size=500)
     stats.chunks += len(rows)
     stats.removed += len(present_before - {k for k, d in documents.items() if d is not None})
 
@@ -224,4 +242,5 @@ def _remove_missing(kind: str, seen: set[str], source: SearchSource, stats: Inde
     with transaction.atomic():
         _lock_kind(kind)
         SearchChunk.objects.filter(kind=kind, key__in=gone).delete()
+        SearchCard.objects.filter(kind=kind, key__in=gone).delete()
     stats.removed += len(gone)

@@ -64,7 +64,8 @@ def test_changed_documents_are_replaced_and_unchanged_passages_keep_their_vector
         "testdoc", "kv-cache", "KV cache", "/test/kv-cache/", "Paged attention stores the cache in blocks.", "new"
     )
     search_index_update("testdoc", ["kv-cache", "bpe"])
-    assert len(calls) == 1 and len(calls[0]) == 1  # one batch, only the changed passage
+    # One batch: only the changed passage and the document's card (its summary changed too).
+    assert len(calls) == 1 and calls[0] == ["KV cache\nPaged attention stores the cache in blocks.", "KV cache: new"]
     chunks = SearchChunk.objects.filter(kind="testdoc", key="kv-cache")
     assert [c.text for c in chunks] == ["Paged attention stores the cache in blocks."]
     assert chunks[0].summary == "new"
