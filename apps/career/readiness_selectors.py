@@ -7,8 +7,8 @@ A readiness view combines four sources, each a *part* of the score with a weight
   platform ran it, so the result is verified), with its credential when one was issued
   (``apps.credentials``, looked up lazily: readiness works before that app lands);
 - checklist: the guide's portfolio / writing / open-source / community items ticked;
-- quiz: mastery from the quiz app - it does not exist yet, so ``quiz_mastery_for_role``
-  returns None and the part is left out of the score (never a made-up number).
+- quiz: mastery from the quiz app over the role's topics that have interview questions
+  (left out of the score when none has: never a made-up number).
 
 Every function takes the user whose readiness it reads and only ever reads that user's
 rows; views pass ``request.user``, so no URL can name another learner.
@@ -43,7 +43,7 @@ SLUG_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 # Weights of the parts in the overall score (percent points). A part with nothing to
 # measure (a role without topics, no lab on its way, no checklist loaded, no quiz app) is
 # left out and the others are scaled up, which the page says in words.
-WEIGHTS = {"roadmap": 40, "labs": 30, "checklist": 30, "quiz": 0}
+WEIGHTS = {"roadmap": 40, "labs": 30, "checklist": 30, "quiz": 20}
 # How many verified results the page lists (newest first), and the next steps it offers.
 RESULTS_SHOWN = 10
 NEXT_STEPS_MAX = 7
@@ -53,13 +53,19 @@ NEXT_STEPS_MAX = 7
 
 
 def quiz_mastery_for_role(user: Any, role: Role) -> float | None:
-    """The learner's quiz mastery (0..1) on the role's topics - a hook for the quiz app.
-
-    There is no quiz app yet, so there is nothing to report: returns None, and readiness
-    leaves the part out of the score rather than showing a number nobody measured. When the
-    quiz lands, read its mastery here.
+    """The learner's quiz mastery (0..1) over the role's topics that have interview questions:
+    the mean of each topic's mastery (``apps.quiz.selectors.topic_mastery``; 0 for a topic
+    not practised yet). None when none of the role's topics has a question: nothing measured.
     """
-    return None
+    from apps.quiz.selectors import topic_mastery
+
+    with_questions = set(
+        Topic.objects.filter(career_roles=role, questions__isnull=False).values_list("pk", flat=True).distinct()
+    )
+    if not with_questions:
+        return None
+    mastery = {row["topic"].pk: row["mastery"] for row in topic_mastery(user=user)}
+    return sum(mastery.get(pk, 0) for pk in with_questions) / (100 * len(with_questions))
 
 
 def _credential_lookup() -> Callable[[LabJob], Any] | None:
@@ -320,11 +326,12 @@ def _parts(r: Readiness) -> list[Part]:
         Part(
             "quiz",
             "Quiz mastery",
-            0,
-            0,
-            "Quiz mastery will count once interview practice exists; until then it is left out of the score."
+            round(100 * r.quiz_mastery) if r.quiz_mastery is not None else 0,
+            100 if r.quiz_mastery is not None else 0,
+            "None of this role's topics has interview questions yet, so quiz mastery is left out of the score (not counted)."
             if r.quiz_mastery is None
-            else "",
+            else f"Your interview-practice mastery on this role's topics is {round(100 * r.quiz_mastery)}% "
+            "(latest scores, weighted by how well you still recall them; unpractised topics count 0).",
         ),
     ]
     # Weights: the fixed shares of the measured parts, scaled to sum to 100.

@@ -277,3 +277,22 @@ def test_the_real_credentials_lookup_is_used(world, learner):
     assert selectors._credential_lookup() is credential_for_job
     succeeded_job(learner, world["labs"]["spam-classifier"])
     assert selectors.readiness_get(learner, world["full"]).results[0].credential_state == "none"
+
+
+def test_quiz_mastery_counts_once_a_roles_topic_has_questions(world, learner):
+    from apps.quiz.models import Question
+    from apps.quiz.services import attempt_submit
+
+    question = Question.objects.create(
+        slug="vectors-quick", category="rapid-fire", difficulty="easy", phase=0, prompt="Is a vector a list?",
+        model_answer="Yes.", choices=[{"text": "Yes", "correct": True}, {"text": "No", "correct": False}],
+    )  # fmt: skip
+    question.topics.add(world["topics"]["vectors"])
+    small = world["full"].track.roles.get(slug="math-role")  # needs only "vectors"
+    assert selectors.quiz_mastery_for_role(learner, small) == 0  # measurable, not practised yet
+    assert selectors.quiz_mastery_for_role(learner, world["full"]) == 0  # vectors is one of its topics too
+    attempt_submit(user=learner, question=question, answer="0")  # the right choice (index 0): 100
+    mastery = selectors.quiz_mastery_for_role(learner, small)
+    assert 0.9 <= mastery <= 1.0  # 100, weighted by recall just after answering
+    quiz = _part(selectors.readiness_get(learner, small), "quiz")
+    assert quiz.counted and quiz.percent == round(100 * mastery) and quiz.weight > 0
