@@ -17,6 +17,7 @@ from django.http import Http404
 
 from apps.core import roles
 from apps.core.content_cache import FRAGMENT_TTL, content_generation
+from apps.curriculum.mastery import topic_mastery
 from apps.curriculum.models import (
     SUB_TRACK_LETTERS,
     Article,
@@ -74,6 +75,7 @@ class Progress:
     tracked: bool  # False for anonymous visitors
     statuses: dict[int, str] = field(default_factory=dict)  # topic id -> status
     ticked: frozenset[int] = frozenset()  # checklist item ids
+    mastery: dict[int, int] = field(default_factory=dict)  # topic id -> quiz mastery 0-100
 
     @property
     def digest(self) -> str:
@@ -82,11 +84,13 @@ class Progress:
             return "anonymous"
         text = ",".join(f"{k}:{v}" for k, v in sorted(self.statuses.items()))
         text += "|" + ",".join(map(str, sorted(self.ticked)))
+        text += "|" + ",".join(f"{k}:{v}" for k, v in sorted(self.mastery.items()))
         return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
 
 
 def progress_overlay(user: Any) -> Progress:
-    """The user's topic statuses and checklist ticks in one query (UNION ALL)."""
+    """The user's topic statuses and checklist ticks in one query (UNION ALL), and their
+    topic mastery from the registered sources (``apps.curriculum.mastery``: one query for the quiz)."""
     if not getattr(user, "is_authenticated", False):
         return Progress(tracked=False)
     kind = Value("t", output_field=CharField())
@@ -101,7 +105,7 @@ def progress_overlay(user: Any) -> Progress:
             statuses[row_id] = status
         else:
             ticked.add(row_id)
-    return Progress(True, statuses, frozenset(ticked))
+    return Progress(True, statuses, frozenset(ticked), topic_mastery(user))
 
 
 def read_article_ids(user: Any) -> set[int]:
@@ -117,6 +121,7 @@ def read_article_ids(user: Any) -> set[int]:
 class TopicNode:
     topic: Topic
     status: str
+    mastery: int | None = None  # quiz mastery 0-100, once practised
 
     @property
     def css(self) -> str:
@@ -203,12 +208,15 @@ class Roadmap:
         return next((p for p in self.phases if p.state != "complete"), None)
 
 
-def _phase_view(phase: Phase, statuses: dict[int, str], ticked: set[int]) -> PhaseView:
+def _phase_view(
+    phase: Phase, statuses: dict[int, str], ticked: set[int], mastery: dict[int, int] | None = None
+) -> PhaseView:
     nodes: list[TopicNode] = []
     by_lane: dict[str, list[TopicNode]] = defaultdict(list)
     counts = Counts()
+    mastery = mastery or {}
     for topic in phase.topics.all():
-        node = TopicNode(topic, statuses.get(topic.id, NOT_STARTED))
+        node = TopicNode(topic, statuses.get(topic.id, NOT_STARTED), mastery.get(topic.id))
         counts.add(node.status)
         if topic.sub_track in SUB_TRACK_LETTERS:
             by_lane[topic.sub_track].append(node)
@@ -249,7 +257,9 @@ def roadmap_get(user: Any, progress: Progress | None = None) -> Roadmap:
     """All phases with topics, lanes, milestones, checklists and the user's progress
     (the structure from the cache; one query for the progress unless given)."""
     progress = progress or progress_overlay(user)
-    phases = [_phase_view(phase, progress.statuses, progress.ticked) for phase in roadmap_structure()]
+    phases = [
+        _phase_view(phase, progress.statuses, progress.ticked, progress.mastery) for phase in roadmap_structure()
+    ]
     counts = Counts()
     for view in phases:
         for attr in ("total", "done", "in_progress", "skipped"):
@@ -266,7 +276,7 @@ def phase_get(slug: str) -> Phase:
 
 def phase_view_get(slug: str, user: Any, progress: Progress | None = None) -> PhaseView:
     progress = progress or progress_overlay(user)
-    return _phase_view(phase_get(slug), progress.statuses, progress.ticked)
+    return _phase_view(phase_get(slug), progress.statuses, progress.ticked, progress.mastery)
 
 
 def phase_neighbors(phase: Phase) -> tuple[Phase | None, Phase | None]:

@@ -99,7 +99,9 @@ def topic(request: HttpRequest, slug: str) -> HttpResponse:
 
     def nodes(related: str) -> list[selectors.TopicNode]:
         return [
-            selectors.TopicNode(t, progress.statuses.get(t.id, TopicProgress.Status.NOT_STARTED))
+            selectors.TopicNode(
+                t, progress.statuses.get(t.id, TopicProgress.Status.NOT_STARTED), progress.mastery.get(t.id)
+            )
             for t in getattr(topic, related).all()
         ]
 

@@ -7,7 +7,10 @@ class QuizConfig(AppConfig):
 
     def ready(self) -> None:
         # Every process (web, worker, management command) knows the same search sources.
+        from apps.curriculum.mastery import register_mastery_source
         from apps.quiz import home, search_sources
+        from apps.quiz.selectors import topic_mastery_percent
 
         search_sources.register()
         home.register()
+        register_mastery_source(topic_mastery_percent)  # drawn on the roadmap's topics

@@ -152,6 +152,22 @@ def topic_mastery(*, user: Any) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: (r["mastery"], r["topic"].title))
 
 
+def topic_mastery_percent(user: Any) -> dict[int, int]:
+    """{topic id: mastery 0-100} as ``topic_mastery`` computes it, in one query: what the
+    roadmap draws on each topic (registered with ``apps.curriculum.mastery``)."""
+    if not getattr(user, "is_authenticated", False):
+        return {}
+    now = timezone.now()
+    per_topic: dict[int, list[float]] = defaultdict(list)
+    rows = ReviewState.objects.filter(user=user, question__topics__isnull=False).values_list(
+        "question__topics", "question_id", "card", "last_score"
+    )
+    for topic_id, question_id, card, score in rows:
+        recall = scheduling.retrievability(scheduling.card_from(card, question_id), now)
+        per_topic[topic_id].append((score or 0) * recall)
+    return {topic_id: round(sum(values) / len(values)) for topic_id, values in per_topic.items()}
+
+
 def mock_get(*, pk: int, user: Any) -> MockSession:
     mock = MockSession.objects.filter(pk=pk, user=user).first() if _pk_ok(pk) else None
     if mock is None:

@@ -43,9 +43,9 @@ def test_cached_hot_pages_for_a_visitor_make_a_fixed_number_of_queries(
         client.get(page)
 
 
-# the user (session and permissions come from the cache), roles, the progress overlay;
-# the topic page adds its id and title
-@pytest.mark.parametrize(("page", "expected"), [(ROADMAP, 3), (topic_url("derivatives"), 4)])
+# the user (session and permissions come from the cache), roles, the progress overlay, the
+# quiz mastery; the topic page adds its id and title
+@pytest.mark.parametrize(("page", "expected"), [(ROADMAP, 4), (topic_url("derivatives"), 5)])
 def test_cached_hot_pages_for_a_learner_make_a_fixed_number_of_queries(
     loaded, learner, django_assert_num_queries, page, expected
 ):
@@ -208,7 +208,8 @@ def test_an_articles_cached_page_follows_reads_and_edits(loaded, learner, author
     ("page", "anonymous_queries", "learner_queries"),
     [
         # the roadmap's structure comes from the cache; the glossary version, the progress
-        (reverse("curriculum:phase", args=["basics"]), 1, 4),
+        # and the quiz mastery
+        (reverse("curriculum:phase", args=["basics"]), 1, 5),
         # one hybrid search statement, in a transaction (savepoint here) that sets the HNSW
         # search depth for it; a learner adds user and roles
         (reverse("search") + "?q=gradient", 4, 6),
@@ -221,3 +222,21 @@ def test_phase_and_search_pages_make_a_fixed_number_of_queries(
         assert client.get(page).status_code == 200
         with django_assert_num_queries(expected):
             assert client.get(page).status_code == 200
+
+
+def test_quiz_mastery_shows_on_the_roadmap_topic_it_belongs_to(loaded, learner):
+    from apps.quiz.models import Question
+    from apps.quiz.services import attempt_submit
+
+    question = Question.objects.create(
+        slug="vectors-quick", category="rapid-fire", difficulty="easy", phase=0, prompt="Is a vector a list?",
+        model_answer="Yes.", choices=[{"text": "Yes", "correct": True}, {"text": "No", "correct": False}],
+    )  # fmt: skip
+    question.topics.add(Topic.objects.get(slug="vectors"))
+    client = signed_in(learner)
+    assert "quiz mastery" not in client.get(ROADMAP).content.decode()
+    attempt_submit(user=learner, question=question, answer="0")  # right: 100, recalled just now
+    page = client.get(ROADMAP).content.decode()
+    vectors = page.split('data-topic="vectors"')[1].split("</li>")[0]
+    assert re.search(r'class="rm-mastery"[^>]*>(9\d|100)%', vectors), vectors
+    assert "rm-mastery" not in page.split('data-topic="derivatives"')[1].split("</li>")[0]
