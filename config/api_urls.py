@@ -11,4 +11,5 @@ urlpatterns = [
     path("quiz/", include("apps.quiz.api.urls")),
     path("portfolios/", include("apps.portfolios.api.urls")),
     path("credentials/", include("apps.credentials.api.urls")),
+    path("tutor/", include("apps.tutor.api.urls")),
 ]

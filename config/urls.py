@@ -15,6 +15,7 @@ urlpatterns = [
     path("quiz/", include("apps.quiz.urls")),
     path("portfolios/", include("apps.portfolios.urls")),
     path("credentials/", include("apps.credentials.urls")),
+    path("tutor/", include("apps.tutor.urls")),
     # The issuer's did:web document: where any verifier finds the keys credentials name.
     path(".well-known/did.json", credential_views.did_document, name="did-document"),
     path("admin/", admin.site.urls),

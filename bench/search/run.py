@@ -144,13 +144,14 @@ def load(texts: list[str], vectors: np.ndarray) -> dict:
     from django.db import connection
     from pgvector.psycopg import register_vector
 
-    from apps.core.search.models import SearchChunk
+    from apps.core.search.models import SearchCard, SearchChunk
 
     timings = {}
     with connection.cursor() as cursor:
         cursor.execute("CREATE EXTENSION IF NOT EXISTS vector")
     with connection.schema_editor() as editor:
         editor.create_model(SearchChunk)
+        editor.create_model(SearchCard)
         # Building an index once over loaded rows is far cheaper than growing it row by row.
         for index in SearchChunk._meta.indexes:
             editor.remove_index(SearchChunk, index)
@@ -179,7 +180,20 @@ def load(texts: list[str], vectors: np.ndarray) -> dict:
         with connection.schema_editor() as editor:
             editor.add_index(SearchChunk, index)
         timings[f"index_{index.name}_s"] = time.perf_counter() - started
+    # One card per document (the hybrid statement reads them): its first chunk's vector.
+    started = time.perf_counter()
     with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO core_searchcard (kind, key, embedding, content_hash) SELECT DISTINCT ON (kind, key) "
+            "kind, key, embedding, '' FROM core_searchchunk ORDER BY kind, key, chunk_no"
+        )
+    with connection.schema_editor() as editor:
+        for index in SearchCard._meta.indexes:
+            editor.remove_index(SearchCard, index)
+            editor.add_index(SearchCard, index)
+    timings["cards_s"] = time.perf_counter() - started
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE core_searchcard")
         cursor.execute("VACUUM ANALYZE core_searchchunk")
         cursor.execute("SELECT pg_size_pretty(pg_total_relation_size('core_searchchunk'))")
         timings["table_size"] = cursor.fetchone()[0]

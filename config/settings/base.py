@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "apps.labs",
     "apps.credentials",
     "apps.portfolios",
+    "apps.tutor",
     "axes",  # login lockout (see "Accounts: lockout" below)
 ]
 
@@ -424,3 +425,38 @@ QUIZ_CODE_TEST_SECONDS = env_int("QUIZ_CODE_TEST_SECONDS", 5)  # each hidden tes
 QUIZ_CODE_LOAD_SECONDS = env_int("QUIZ_CODE_LOAD_SECONDS", 12)  # loading the answer (imports PyTorch?)
 QUIZ_CODE_MEMORY_MB = env_int("QUIZ_CODE_MEMORY_MB", 1024)
 QUIZ_MOCK_MINUTES = env_int("QUIZ_MOCK_MINUTES", 30)
+
+# --- LLM providers and the tutor (apps/llm, apps/tutor) ----------------------------------------
+# Shaped like CACHES: alias -> BACKEND (dotted path, or anthropic | openai | openai-compatible |
+# extractive) + OPTIONS. Keys never live here: API_KEY_ENV names an environment variable and
+# API_KEY_FILE a secret file (ANTHROPIC_API_KEY / OPENAI_API_KEY / LLM_API_KEY by default, each
+# with a *_FILE variant). With no LLM_BACKEND the offline extractive default answers.
+LLM_BACKEND = env("LLM_BACKEND", "extractive") or "extractive"
+LLM_PROVIDERS = {
+    "default": {
+        "BACKEND": LLM_BACKEND,
+        "OPTIONS": {
+            key: value
+            for key, value in {
+                "MODEL": env("LLM_MODEL", "") or "",
+                "BASE_URL": env("LLM_BASE_URL", "") or "",
+                "TIMEOUT": float(env("LLM_TIMEOUT_SECONDS", "30") or 30),
+                "MAX_RETRIES": env_int("LLM_MAX_RETRIES", 2),
+                # USD per million tokens [input, output]; "*" prices every model of the provider.
+                "PRICING": env_json("LLM_PRICING", "{}"),
+            }.items()
+            if value not in ("", None)
+        },
+    },
+}
+TUTOR_MAX_QUESTION_CHARS = env_int("TUTOR_MAX_QUESTION_CHARS", 2_000)  # refused above, before retrieval
+TUTOR_MAX_QUESTIONS_PER_MINUTE = env_int("TUTOR_MAX_QUESTIONS_PER_MINUTE", 6)  # per learner; 429 above
+TUTOR_PASSAGES = env_int("TUTOR_PASSAGES", 5)  # passages retrieved and cited per answer
+TUTOR_HISTORY_TURNS = env_int("TUTOR_HISTORY_TURNS", 6)  # earlier turns sent with a follow-up
+TUTOR_MAX_CONVERSATIONS = env_int("TUTOR_MAX_CONVERSATIONS", 200)  # per learner; the oldest go first
+# Daily budget per role (the most generous of a user's roles applies): questions and estimated USD.
+TUTOR_DAILY_BUDGET = env_json(
+    "TUTOR_DAILY_BUDGET",
+    '{"learner": {"questions": 50, "usd": 0.5}, "author": {"questions": 200, "usd": 2.0}, '
+    '"staff": {"questions": 500, "usd": 10.0}, "*": {"questions": 20, "usd": 0.2}}',
+)
