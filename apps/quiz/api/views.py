@@ -18,6 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core.api.caching import cached_by_content
 from apps.core.api.pagination import DefaultPagination
 from apps.core.errors import NotFound
 from apps.core.validation import NulFreeInputMixin
@@ -100,6 +101,7 @@ class QuestionListApi(ListApi):
 
     @extend_schema(tags=TAGS, summary="List questions", parameters=[FilterSerializer],
                    responses=QuestionOutput(many=True))
+    @cached_by_content()  # public and the same for everyone: per content generation
     def get(self, request: Request) -> Response:
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
@@ -112,6 +114,7 @@ class QuestionDetailApi(APIView):
     permission_classes = [AllowAny]
 
     @extend_schema(tags=TAGS, summary="Get a question", responses={200: QuestionDetailOutput, 404: OpenApiResponse()})
+    @cached_by_content()
     def get(self, request: Request, slug: str) -> Response:
         return Response(QuestionDetailOutput(selectors.question_get(slug)).data)
 
