@@ -90,6 +90,15 @@ def site(live_asgi_server, learner, author, hiring_manager, no_celery_sends):
     ]
     project = portfolio.projects.get()
     revision = article.revisions.order_by("-version").first()
+    from apps.tutor.models import Conversation, Turn
+
+    chat = Conversation.objects.create(user=learner, title="How do transformers know word order?")
+    Turn.objects.create(
+        conversation=chat, user=learner, question=chat.title, extractive=True, model="extractive", cited=[1],
+        answer="Attention treats the input as a set, so position is added to each token [1].",
+        citations=[{"n": 1, "kind": "article", "key": "positional-encoding", "title": "Positional encoding",
+                    "url": "/learn/articles/positional-encoding/", "text": "Attention treats input as a set."}],
+    )
     return live_asgi_server, {
         "anon": [*public, reverse("login"), reverse("signup")],
         "learner": [
@@ -113,6 +122,10 @@ def site(live_asgi_server, learner, author, hiring_manager, no_celery_sends):
             reverse("quiz:mock-index"),
             reverse("quiz:mock", args=[quiz_mock.pk]),
             reverse("quiz:mock", args=[quiz_done.pk]),
+            reverse("tutor:page"),
+            reverse("tutor:page") + f"?c={chat.pk}",
+            reverse("tutor:delete", args=[chat.pk]),
+            reverse("tutor:history-delete"),
         ],
         "author": [
             *public,
@@ -217,6 +230,8 @@ NOT_PAGES = {
     "quiz:mock-start",
     "quiz:mock-answer",
     "quiz:mock-finish",
+    "tutor:ask",  # POST only: redirects to the conversation (tutor:page)
+    "tutor:stream",  # POST only: server-sent events for tutor.js
 }
 
 
