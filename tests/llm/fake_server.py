@@ -23,6 +23,7 @@ class FakeLLMServer:
         self.script: list[str] = []
         self.requests: list[dict] = []
         self.slow_seconds = 2.0
+        self.delta_delay = 0.0  # seconds between streamed pieces (a browser test watches them arrive)
         self.anthropic_model = "claude-fake-1"
         self.openai_model = "gpt-fake-1"
         handler = type("Handler", (_Handler,), {"fake": self})
@@ -168,6 +169,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._event({**chunk, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
                                            "finish_reason": None}]})
         for piece in fake.pieces():
+            time.sleep(fake.delta_delay)
             self._event({**chunk, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
         self._event({**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
         if (body.get("stream_options") or {}).get("include_usage"):
