@@ -50,3 +50,25 @@ class Turn(models.Model):
 
     def __str__(self) -> str:
         return self.question[:60]
+
+
+class PlaygroundRun(models.Model):
+    """One prompt-playground run: a task tried with several prompting strategies side by side."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="playground_runs")
+    task = models.TextField()
+    options = models.JSONField(default=dict)  # strategies, examples, samples, model, temperature
+    # [{"strategy", "label", "output", "answer", "latency_ms", "input_tokens", "output_tokens", "cost_usd", "error"}]
+    results = models.JSONField(default=list)
+    provider = models.CharField(max_length=64, blank=True)
+    model = models.CharField(max_length=120, blank=True)
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=10, decimal_places=6, default=0)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.task[:60]

@@ -13,7 +13,7 @@ from django.utils import timezone
 from apps.core.roles import user_role_names
 from apps.core.search.models import SearchChunk
 from apps.core.search.selectors import search
-from apps.tutor.models import Conversation, Turn
+from apps.tutor.models import Conversation, PlaygroundRun, Turn
 
 # Kinds a tutor answer may cite: the platform's explanations (not interview questions' model
 # answers, nor links to other sites).
@@ -77,5 +77,6 @@ def usage_today(user) -> dict:
     """Questions asked and estimated USD spent since midnight (server time zone)."""
     start = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
     row = Turn.objects.filter(user=user, created_at__gte=start).aggregate(questions=Count("id"), usd=Sum("cost_usd"))
-    return {"questions": row["questions"] or 0, "usd": row["usd"] or Decimal(0),
+    runs = PlaygroundRun.objects.filter(user=user, created_at__gte=start).aggregate(usd=Sum("cost_usd"))
+    return {"questions": row["questions"] or 0, "usd": (row["usd"] or Decimal(0)) + (runs["usd"] or Decimal(0)),
             "resets_at": start + timedelta(days=1)}

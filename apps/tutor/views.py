@@ -129,3 +129,40 @@ def tutor_history_delete_view(request: HttpRequest) -> HttpResponse:
         return redirect("tutor:page")
     return render(request, "tutor/confirm_delete.html", {"conversation": None,
                                                          "count": len(selectors.conversation_list(request.user))})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def playground_page(request: HttpRequest) -> HttpResponse:
+    """The prompt playground: a task, strategies, a model and sampling settings; results side by side."""
+    from apps.tutor import playground
+
+    form = {"task": "", "strategies": list(playground.STRATEGIES), "examples": "", "samples": 3, "model": "",
+            "temperature": 0.7}
+    run, error, status = None, "", 200
+    if request.method == "POST":
+        form = {
+            "task": request.POST.get("task", ""),
+            "strategies": request.POST.getlist("strategies"),
+            "examples": request.POST.get("examples", ""),
+            "samples": request.POST.get("samples", "3"),
+            "model": request.POST.get("model", ""),
+            "temperature": request.POST.get("temperature", "0.7"),
+        }
+        try:
+            try:
+                samples, temperature = int(form["samples"]), float(form["temperature"])
+            except ValueError:
+                raise ApplicationError("Samples must be a whole number and temperature a number.") from None
+            examples = [e for e in form["examples"].split("\n\n") if e.strip()]
+            run = playground.playground_run(
+                request.user, form["task"], strategies=form["strategies"], examples=examples, samples=samples,
+                model=form["model"][:120], temperature=temperature,
+            )
+        except ApplicationError as exc:
+            error, status = exc.message, exc.status_code
+    context = {
+        "form": form, "run": run, "error": error, "strategies": playground.STRATEGIES,
+        "models": playground.playground_models(), "runs": playground.playground_runs(request.user),
+    }
+    return render(request, "tutor/playground.html", context, status=status)

@@ -133,3 +133,67 @@ class TutorConversationApi(APIView):
     def delete(self, request: Request, conversation_id: int) -> Response:
         services.tutor_conversation_delete(request.user, conversation_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema_serializer(component_name="PlaygroundResult")
+class PlaygroundResultSerializer(serializers.Serializer):
+    strategy = serializers.ChoiceField(choices=["zero_shot", "few_shot", "chain_of_thought", "self_consistency"])
+    label = serializers.CharField()
+    output = serializers.CharField()
+    answer = serializers.CharField(help_text="The final answer (self-consistency: the majority vote).")
+    votes = serializers.DictField(child=serializers.IntegerField(), help_text="Self-consistency: answer -> samples.")
+    samples = serializers.IntegerField()
+    latency_ms = serializers.IntegerField()
+    input_tokens = serializers.IntegerField()
+    output_tokens = serializers.IntegerField()
+    cost_usd = serializers.DecimalField(max_digits=10, decimal_places=6, help_text="Estimated.")
+    model = serializers.CharField()
+    error = serializers.CharField()
+
+
+@extend_schema_serializer(component_name="PlaygroundRun")
+class PlaygroundRunSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    task = serializers.CharField()
+    provider = serializers.CharField()
+    model = serializers.CharField()
+    results = PlaygroundResultSerializer(many=True)
+    input_tokens = serializers.IntegerField()
+    output_tokens = serializers.IntegerField()
+    cost_usd = serializers.DecimalField(max_digits=10, decimal_places=6)
+    created_at = serializers.DateTimeField()
+
+
+@extend_schema_serializer(component_name="PlaygroundRunInput")
+class PlaygroundInputSerializer(NulFreeInputMixin, serializers.Serializer):
+    task = serializers.CharField(max_length=4000)
+    strategies = serializers.ListField(
+        child=serializers.ChoiceField(choices=["zero_shot", "few_shot", "chain_of_thought", "self_consistency"]),
+        min_length=1, max_length=4,
+    )
+    examples = serializers.ListField(child=serializers.CharField(max_length=500), max_length=5, required=False)
+    samples = serializers.IntegerField(min_value=2, max_value=5, default=3)
+    model = serializers.CharField(max_length=120, required=False, allow_blank=True, default="")
+    temperature = serializers.FloatField(min_value=0, max_value=2, default=0.7)
+
+
+class PlaygroundRunsApi(APIView):
+    permission_classes = [IsAuthenticated]
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        tags=TAGS, operation_id="playground_run_create", request=PlaygroundInputSerializer,
+        responses={201: PlaygroundRunSerializer,
+                   400: OpenApiResponse(description="Invalid input, or no language model is configured."),
+                   429: OpenApiResponse(description="Rate limit or daily budget reached.")},
+        summary="Run a task with several prompting strategies side by side (latency, tokens, cost for each).",
+    )
+    def post(self, request: Request) -> Response:
+        from apps.tutor.playground import playground_run
+
+        data = PlaygroundInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        run = playground_run(request.user, v["task"], strategies=v["strategies"], examples=v.get("examples", []),
+                             samples=v["samples"], model=v["model"], temperature=v["temperature"])
+        return Response(PlaygroundRunSerializer(run).data, status=status.HTTP_201_CREATED)
