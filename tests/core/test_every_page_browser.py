@@ -126,6 +126,7 @@ def site(live_asgi_server, learner, author, hiring_manager, no_celery_sends):
             reverse("tutor:page") + f"?c={chat.pk}",
             reverse("tutor:delete", args=[chat.pk]),
             reverse("tutor:history-delete"),
+            reverse("tutor:playground"),
         ],
         "author": [
             *public,
