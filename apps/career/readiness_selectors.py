@@ -328,7 +328,8 @@ def _parts(r: Readiness) -> list[Part]:
             "Quiz mastery",
             round(100 * r.quiz_mastery) if r.quiz_mastery is not None else 0,
             100 if r.quiz_mastery is not None else 0,
-            "None of this role's topics has interview questions yet, so quiz mastery is left out of the score (not counted)."
+            "None of this role's topics has interview questions yet, so quiz mastery is left out of the "
+            "score (not counted)."
             if r.quiz_mastery is None
             else f"Your interview-practice mastery on this role's topics is {round(100 * r.quiz_mastery)}% "
             "(latest scores, weighted by how well you still recall them; unpractised topics count 0).",
