@@ -159,7 +159,8 @@ def search_hits(
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     hits = []
-    for kind, key, title, url, summary, score, fts_rank, vec_rank, headline, title_headline, text_start, chunk_id in rows:
+    for row in rows:
+        kind, key, title, url, summary, score, fts_rank, vec_rank, headline, title_headline, text_start, chunk_id = row
         retrievers = tuple(name for name, rank in ((FULLTEXT, fts_rank), (VECTOR, vec_rank)) if rank is not None)
         if headline and _OPEN in headline:
             # ts_headline picks a fragment; say so when it does not begin the passage.
