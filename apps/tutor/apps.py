@@ -9,6 +9,9 @@ class TutorConfig(AppConfig):
         from django.core.signals import setting_changed
 
         from apps.llm.registry import reset_providers
+        from apps.tutor import home
+
+        home.register()
 
         def providers_changed(*, setting, **kwargs) -> None:
             if setting == "LLM_PROVIDERS":

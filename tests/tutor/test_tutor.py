@@ -243,3 +243,11 @@ def test_permission_matrix(shipped, offline, client, role):
         assert client.post(reverse("tutor:ask"), {"question": "x"}).status_code == 302
     else:
         assert page.status_code == 200 and asked.status_code == 201 and len(listed.json()) == 1
+
+
+def test_the_learners_home_has_an_ask_the_guide_panel(client, learner, hiring_manager):
+    client.force_login(learner)
+    html = client.get(reverse("home")).content.decode()
+    assert "Ask the guide" in html and f'action="{reverse("tutor:ask")}"' in html
+    client.force_login(hiring_manager)
+    assert f'action="{reverse("tutor:ask")}"' not in client.get(reverse("home")).content.decode()
