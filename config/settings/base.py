@@ -230,6 +230,11 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "apps.core.api.exceptions.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
+    # Two models name a choice field "category": each enum gets its own schema name.
+    "ENUM_NAME_OVERRIDES": {
+        "QuizCategoryEnum": "apps.quiz.models.Category",
+        "ReadinessCategoryEnum": "apps.career.readiness_models.ReadinessCategory",
+    },
     "TITLE": "GenAI Zero-to-Hero API",
     "DESCRIPTION": "Curriculum, interview practice, careers and hosted GPU labs.",
     "VERSION": "1.0.0",

@@ -20,6 +20,7 @@ from apps.career.models import Level, Region, Role, Track
 from apps.core.api.caching import cached_by_content
 from apps.core.api.pagination import DefaultPagination
 from apps.core.validation import NulFreeInputMixin
+from apps.curriculum.api.refs import TopicLinkOutput
 
 TAGS = ["career"]
 PAGING_PARAMS = frozenset({"page", "page_size"})
@@ -47,12 +48,6 @@ class ListApi(APIView):
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(queryset, request, view=self)
         return paginator.get_paginated_response(serializer(page, many=True).data)
-
-
-class TopicRefOutput(serializers.Serializer):
-    slug = serializers.CharField()
-    title = serializers.CharField()
-    url = serializers.CharField(source="get_absolute_url")
 
 
 class SalaryBandOutput(serializers.Serializer):
@@ -87,7 +82,7 @@ class RoleOutput(serializers.Serializer):
     summary = serializers.CharField()
     what_it_does = serializers.ListField(child=serializers.CharField())
     skills = serializers.ListField(child=serializers.CharField())
-    topics = TopicRefOutput(many=True, source="topics.all")
+    topics = TopicLinkOutput(many=True, source="topics.all")
     url = serializers.CharField(source="get_absolute_url")
 
 

@@ -22,6 +22,7 @@ from apps.core.api.caching import cached_by_content
 from apps.core.api.pagination import DefaultPagination
 from apps.core.errors import NotFound
 from apps.core.validation import NulFreeInputMixin
+from apps.curriculum.api.refs import TopicLinkOutput
 from apps.quiz import selectors, services
 from apps.quiz.models import Attempt, Category, Difficulty, MockSession, Question
 
@@ -38,12 +39,6 @@ class ListApi(APIView):
         return paginator.get_paginated_response(serializer(page, many=True).data)
 
 
-class TopicRefOutput(serializers.Serializer):
-    slug = serializers.CharField()
-    title = serializers.CharField()
-    url = serializers.CharField(source="get_absolute_url")
-
-
 class KeyPointOutput(serializers.Serializer):
     text = serializers.CharField()
     weight = serializers.FloatField()
@@ -58,7 +53,7 @@ class QuestionOutput(serializers.Serializer):
     category = serializers.ChoiceField(choices=Category.choices)
     difficulty = serializers.ChoiceField(choices=Difficulty.choices)
     phase = serializers.IntegerField()
-    topics = TopicRefOutput(many=True, source="topics.all")
+    topics = TopicLinkOutput(many=True, source="topics.all")
     prompt = serializers.CharField(help_text="Markdown.")
     answer_kind = serializers.ChoiceField(
         choices=["text", "choice", "code"],
