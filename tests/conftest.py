@@ -191,13 +191,14 @@ def _fresh_channel_layer():
 
 @pytest.fixture(autouse=True)
 def _fresh_content_generation():
-    """Each test starts new content and permission generations: Redis outlives the test's
-    rolled-back database, and what an earlier test cached must not be served to this one."""
+    """Each test starts new content, permission and search-index generations: Redis outlives
+    the test's rolled-back database, and what an earlier test cached must not reach this one."""
     from apps.core.auth_backends import PERMISSIONS
     from apps.core.content_cache import CONTENT
+    from apps.core.search.selectors import SEARCH_INDEX
 
-    CONTENT.forget()
-    PERMISSIONS.forget()
+    for generation in (CONTENT, PERMISSIONS, SEARCH_INDEX):
+        generation.forget()
 
 
 @pytest.fixture

@@ -19,17 +19,20 @@ floors below); the rest were only ranked.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 from pgvector import Vector
 
+from apps.core.generations import Generation
 from apps.core.search.chunking import clean_text
 
 logger = logging.getLogger(__name__)
@@ -127,15 +130,33 @@ def normalize_query(query: str | None) -> str:
     return text
 
 
+# Replaced whenever the index is written: search results are cached per (index generation,
+# normalized query, kinds, limit), so a query a class types again costs one cache read.
+SEARCH_INDEX = Generation("search-index-generation")
+RESULTS_TTL = 60 * 60  # seconds
+
+
 def search(query: str, *, kinds: list[str] | None = None, limit: int = 20) -> list[SearchHit]:
     """Documents matching ``query`` best first, one hit per (kind, key).
 
     An empty (or punctuation-only) query returns ``[]``. Very long input is cut; query
     syntax characters are safe (``websearch_to_tsquery`` never raises on user input).
     ``kinds`` limits the result to those kinds. If the embedding model cannot load, the
-    search degrades to full text only instead of failing.
+    search degrades to full text only instead of failing (and that answer is not cached).
     """
-    return search_hits(query, kinds=kinds, limit=limit)
+    text = normalize_query(query)
+    # The relevance floor is a setting: an answer found under another floor is another answer.
+    floor = vector_min_similarity()
+    parts = f"{SEARCH_INDEX.current()}|{floor}|{text}|{','.join(sorted(set(kinds or [])))}|{limit}"
+    key = "search:results:" + hashlib.blake2b(parts.encode(), digest_size=16).hexdigest()
+    hits = cache.get(key)
+    if hits is None:
+        hits = search_hits(query, kinds=kinds, limit=limit)
+        # A full-text-only answer (the model failed to load) is not kept: the next search
+        # should find by meaning again. The query's embedding is memoized: no second run.
+        if not _WORD.search(text) or _query_embedding(text) is not None:
+            cache.set(key, hits, RESULTS_TTL)
+    return hits
 
 
 def search_hits(

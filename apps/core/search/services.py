@@ -24,6 +24,7 @@ from apps.core.errors import ApplicationError
 from apps.core.search.chunking import chunk_document, clean_text, markdown_to_plain
 from apps.core.search.models import SearchCard, SearchChunk
 from apps.core.search.registry import SearchDocument, SearchSource, search_source, search_sources
+from apps.core.search.selectors import SEARCH_INDEX
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +101,7 @@ def search_reindex_all(report: Callable[[IndexStats], None] | None = None) -> in
         SearchChunk.objects.filter(kind=kind).delete()
         if report:
             report(IndexStats(kind=kind, removed=documents, seconds=time.monotonic() - started))
+    SEARCH_INDEX.bump()
     return total
 
 
@@ -131,6 +133,7 @@ def _index(kind: str, keys: Iterable[str] | None) -> IndexStats:
                 _lock_kind(kind)
                 _write(kind, documents, stats)
         _remove_missing(kind, seen, source, stats)
+    SEARCH_INDEX.bump()  # cached search results are stale now
     stats.seconds = time.monotonic() - started
     logger.info(
         "search index %s: %d documents, %d chunks (%d embedded), %d removed in %.2fs",

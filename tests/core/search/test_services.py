@@ -144,3 +144,16 @@ def test_schedule_reaches_a_real_worker_which_indexes_the_documents(testdoc_sour
         time.sleep(0.25)
     assert indexed_keys() == {"lora", "kv-cache"}
     assert search("KV cache")[0].key == "kv-cache"
+
+
+@pytest.mark.django_db
+def test_a_repeated_search_is_answered_from_the_cache_until_the_index_changes(
+    indexed, django_assert_num_queries
+):
+    first = search("how does the kv cache speed up generation")
+    with django_assert_num_queries(0):
+        again = search("how  does the kv cache speed up generation ")  # the same query, normalized
+    assert [h.key for h in again] == [h.key for h in first] and first[0].key == "kv-cache"
+    del indexed.DOCUMENTS["kv-cache"]
+    search_index_update("testdoc", ["kv-cache"])
+    assert "kv-cache" not in [h.key for h in search("how does the kv cache speed up generation")]
