@@ -479,6 +479,10 @@ def run(host: str, port: int, workers: int) -> None:
                     "off",
                     "--workers",
                     str(web_processes()),
+                    # Longer than a reader pauses between clicks: uvicorn's 5 s default closed
+                    # idle connections just as the next click was sent on them (a reset).
+                    "--timeout-keep-alive",
+                    os.environ.get("WEB_KEEPALIVE_SECONDS", "75"),
                 ],
                 # Each web process keeps a few PostgreSQL connections open (psycopg_pool);
                 # its sync views run on one thread, so a few are plenty.

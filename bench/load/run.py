@@ -85,7 +85,7 @@ def locust(host: str, plan_file: str, users: int, seconds: int, reading: float, 
     subprocess.run(
         [*LOCUST, "-f", str(HERE / "locustfile.py"), "--headless", "--host", host, "-u", str(users),
          "-r", str(max(1, users // 5)), "-t", f"{seconds}s", "--csv", str(prefix), "--only-summary",
-         "--loglevel", "ERROR", "--stop-timeout", "5"],
+         "--loglevel", "ERROR", "--stop-timeout", "5", "--reset-stats"],
         env=env, check=True, stdout=subprocess.DEVNULL,
     )  # fmt: skip
     rows = {}
@@ -98,6 +98,13 @@ def locust(host: str, plan_file: str, users: int, seconds: int, reading: float, 
                 "p95_ms": float(row["95%"] or 0),
                 "rps": round(float(row["Requests/s"] or 0), 1),
             }
+    failures_file = Path(f"{prefix}_failures.csv")
+    if failures_file.exists():
+        with failures_file.open() as handle:
+            for row in csv.DictReader(handle):
+                rows.setdefault(row["Name"], {}).setdefault("errors", []).append(
+                    f"{row['Occurrences']}x {row['Method']}: {row['Error'][:200]}"
+                )
     return rows
 
 
@@ -108,11 +115,12 @@ def main() -> None:
     parser.add_argument("--levels", type=int, nargs="*", default=[50, 100, 200])
     parser.add_argument("--reading", type=float, default=5.0, help="seconds between clicks")
     parser.add_argument("--steps", type=int, nargs="*", default=[2, 4, 8, 16], help="learners without pauses")
+    parser.add_argument("--lab-submitters", type=int, default=5, help="learners who also run lab jobs")
     options = parser.parse_args()
     most = max([*options.levels, *options.steps, 1])
     with tempfile.TemporaryDirectory() as tmp:
         plan_file = Path(tmp) / "plan.json"
-        plan_file.write_text(json.dumps(plan(options.host, most, lab_submitters=5)))
+        plan_file.write_text(json.dumps(plan(options.host, most, lab_submitters=options.lab_submitters)))
         out = Path(tmp)
         # Idle: one learner clicking without pause, so requests never overlap; long enough for
         # a few dozen requests per page.
@@ -147,6 +155,7 @@ def main() -> None:
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
         "seconds_per_level": options.seconds,
+        "lab_submitters": options.lab_submitters,
         "reading_seconds": options.reading,
         "note": "Locust runs on the same machine as the server and competes for its CPUs.",
         "web_processes": os.environ.get("WEB_CONCURRENCY") or os.cpu_count(),
