@@ -62,12 +62,6 @@ def topic_status(user: Any, topic: Topic) -> str:
     return topic_statuses(user, [topic.id]).get(topic.id, NOT_STARTED)
 
 
-def ticked_item_ids(user: Any) -> set[int]:
-    if not getattr(user, "is_authenticated", False):
-        return set()
-    return set(ChecklistTick.objects.filter(user=user).values_list("item_id", flat=True))
-
-
 @dataclass(frozen=True)
 class Progress:
     """What a visitor has done, as the roadmap and phase pages draw it."""
@@ -290,19 +284,6 @@ def phase_list() -> QuerySet[Phase]:
 
 
 # --- Topics --------------------------------------------------------------------------
-
-
-def topic_list(*, phase: str | None = None, sub_track: str | None = None) -> QuerySet[Topic]:
-    qs = (
-        Topic.objects.select_related("phase", "article")
-        .prefetch_related("prerequisites")
-        .order_by("phase__number", "order")
-    )
-    if phase:
-        qs = qs.filter(phase__slug=phase)
-    if sub_track is not None:
-        qs = qs.filter(sub_track=sub_track)
-    return qs
 
 
 TOPIC_ROW_FIELDS = (
