@@ -13,8 +13,10 @@ JSON (what an admin may have tuned), not on these dataclasses.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import math
 import pkgutil
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
@@ -26,6 +28,9 @@ from apps.core.errors import ApplicationError, NotFound
 
 PARAM_TYPES = ("int", "float", "choice", "bool", "code")
 TARGET_OPS = {">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, "<": lambda a, b: a < b}
+#: The package whose modules are runners: ``python -m gpu_workers.runners <LabKind.runner>``
+#: runs ``gpu_workers/runners/<runner>.py`` in the sandbox (gpu_workers/runners/protocol.py).
+RUNNERS_PACKAGE = "gpu_workers.runners"
 
 
 @dataclass(frozen=True)
@@ -68,7 +73,11 @@ class Target:
 
 @dataclass(frozen=True)
 class LabKind:
+    """One lab kind; see the package docstring for the checklist of adding one."""
+
     slug: str
+    #: The runner module's name in :data:`RUNNERS_PACKAGE` (``"char_gpt"`` runs
+    #: ``gpu_workers/runners/char_gpt.py``); the sandbox starts it by this name.
     runner: str
     title: str
     summary: str
@@ -86,6 +95,14 @@ class LabKind:
     #: Modules a warm sandbox imports before its job arrives (``LABS_WARM_POOL``,
     #: apps/labs/sandbox/pool.py), e.g. ``("torch",)``: what makes this lab slow to start.
     warm_imports: tuple[str, ...] = ()
+    #: How a failed job's reason starts when the runner itself stopped with an error
+    #: ("Error in your code" where the learner wrote the code).
+    failure_wording: str = "The lab program stopped with an error"
+    #: Called by ``lab_job_submit`` before anything is queued, with the cleaned params and
+    #: the resolved registry entries of its model/dataset params (see :func:`resolve_for_preflight`).
+    #: Raise ``ApplicationError`` (message with the estimate) to refuse, e.g. a model that
+    #: would not fit in memory: the learner gets a 400 and no job row is written.
+    preflight: Callable[[dict[str, Any], dict[str, Any]], None] | None = field(default=None, compare=False)
     folder: Path = field(default=Path(), compare=False)
 
     def schema_json(self) -> list[dict[str, Any]]:
@@ -100,6 +117,18 @@ class LabKind:
     @property
     def about_template(self) -> Template | None:
         return _about_template(self.slug)
+
+    @property
+    def runner_module(self) -> str:
+        return f"{RUNNERS_PACKAGE}.{self.runner}"
+
+    def runner_file(self) -> Path | None:
+        """The runner's source file (found without importing it: runners are sandbox code), or None."""
+        try:
+            spec = importlib.util.find_spec(self.runner_module)
+        except ImportError:
+            return None
+        return Path(spec.origin) if spec is not None and spec.origin else None
 
 
 @cache
@@ -126,6 +155,25 @@ def get_kind(slug: str) -> LabKind:
         return _registry()[slug]
     except KeyError:
         raise NotFound(f"There is no lab kind called {slug!r}.") from None
+
+
+def resolve_for_preflight(schema: list[dict[str, Any]], params: dict[str, Any]) -> dict[str, Any]:
+    """Registry entries a preflight hook sees, by parameter name (``{}`` while there are none).
+
+    This is where the model/dataset registry plugs in: each ``model``/``dataset`` param's slug
+    becomes its entry (``{"slug", "kind", "path", "meta"}``) through
+    ``apps.registry.services.registry_params_resolve`` (the one execute uses), so a hook can
+    size the model. Labs without such params, or a tree without the registry yet, get ``{}``.
+    """
+    names = [spec["name"] for spec in schema if spec.get("type") in ("model", "dataset") and spec["name"] in params]
+    if not names:
+        return {}
+    try:
+        from apps.registry.services import registry_params_resolve
+    except ImportError:
+        return {}
+    resolved = registry_params_resolve(schema, {name: params[name] for name in names})
+    return {name: resolved[name] for name in names if isinstance(resolved.get(name), dict)}
 
 
 @cache

@@ -25,6 +25,10 @@ KIND = LabKind(
               help="Size of each character's vector (split across 4 attention heads)."),
         Param("seed", "int", "Random seed", 1337, min=0, max=2**31 - 1,
               help="Fixes initial weights and batches so runs can be compared."),
+        Param("threads", "int", "CPU threads", 1, min=1, max=8,
+              help="How many CPU threads PyTorch may use on a CPU run. The sandbox caps this at the CPUs it "
+              "is given, so asking for more than that changes nothing; on a busy 2-core machine 1 is often "
+              "fastest. It matters little on a GPU."),
     ),
     limits={"wall_seconds": 600, "cpu_seconds": 1200, "memory_mb": 2048, "max_processes": 64,
             "max_file_mb": 256, "max_log_bytes": 500_000},

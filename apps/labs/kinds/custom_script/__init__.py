@@ -35,4 +35,5 @@ KIND = LabKind(
     estimated_minutes=5.0,
     position=90,
     chart_metrics=("*",),
+    failure_wording="Error in your code",
 )
