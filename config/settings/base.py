@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "apps.quiz",
     "apps.career",
     "apps.labs",
+    "apps.registry",
     "apps.credentials",
     "apps.portfolios",
     "apps.tutor",
@@ -268,6 +269,8 @@ CELERY_BEAT_SCHEDULE: dict = {}
 LABS_SANDBOX_BACKEND = env("LABS_SANDBOX_BACKEND", "bubblewrap")
 LABS_SANDBOX_OPTIONS: dict = {}
 LABS_WORK_ROOT = Path(env("LABS_WORK_ROOT", str(DATA_DIR / "labs")))
+# The model and dataset registry's files (apps/registry): mounted read-only at /models in every sandbox.
+LABS_MODEL_DIR = Path(env("LABS_MODEL_DIR", str(DATA_DIR / "models")))
 # LABS_SANDBOX_BACKEND=kubernetes: each lab job is a Kubernetes Job (apps/labs/sandbox/kubernetes.py,
 # docs/deploy.md). The worker mounts the shared work claim at LABS_WORK_ROOT; Jobs mount their subPath.
 LABS_KUBERNETES_OPTIONS: dict = {
