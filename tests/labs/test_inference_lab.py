@@ -1,0 +1,210 @@
+"""The LLM inference lab: its runner on a tiny model, its preflight, and (GPU only) vLLM."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from apps.core.errors import ApplicationError
+from apps.labs.kinds.llm_inference.preflight import MEMORY_MB, memory_estimate_mb, preflight
+from gpu_workers.runners import llm_inference
+from gpu_workers.runners.protocol import Emitter
+
+
+def build_tiny_lm(out: Path) -> Path:
+    """A random 2-layer GPT-2 with a 300-token byte-level BPE tokenizer (a second or two on CPU).
+
+    Head size 64: what every vLLM attention backend supports."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    text = (Path(llm_inference.__file__).parent / "data" / "ml_prose.txt").read_text(encoding="utf-8")
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator(
+        text.splitlines(),
+        trainers.BpeTrainer(vocab_size=300, special_tokens=["<|endoftext|>"],
+                            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False),
+    )
+    eos = "<|endoftext|>"
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=eos, bos_token=eos, unk_token=eos)
+    fast.save_pretrained(out)
+    torch.manual_seed(0)
+    config = GPT2Config(vocab_size=len(fast), n_positions=128, n_embd=64, n_layer=2, n_head=1,
+                        eos_token_id=fast.eos_token_id, bos_token_id=fast.eos_token_id)
+    GPT2LMHeadModel(config).save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny_lm(tmp_path_factory) -> Path:
+    return build_tiny_lm(tmp_path_factory.mktemp("tiny-lm"))
+
+
+def run_lab(work: Path, model: Path, **params) -> tuple[list[dict], dict]:
+    """Run the runner in-process; return (events, result payload)."""
+    work.mkdir(parents=True, exist_ok=True)
+    out = io.StringIO()
+    spec = {"work_dir": str(work), "params": {"model": {"slug": "tiny", "path": str(model)}, **params}}
+    llm_inference.run(spec, Emitter(work, out=out))
+    events = [json.loads(line) for line in out.getvalue().splitlines()]
+    result = [e["payload"] for e in events if e["type"] == "result"]
+    assert len(result) == 1
+    return events, result[0]
+
+
+def run_lab_process(work: Path, model: Path, **params) -> dict:
+    """Run the runner as the sandbox does (its own process: vLLM keeps GPU memory until exit)."""
+    work.mkdir(parents=True, exist_ok=True)
+    spec = work / "spec.json"
+    spec.write_text(json.dumps({"params": {"model": {"slug": "tiny", "path": str(model)}, **params}}))
+    proc = subprocess.run([sys.executable, "-m", "gpu_workers.runners", "llm_inference", str(spec)],
+                          capture_output=True, text=True, timeout=300, cwd=Path(__file__).parents[2])
+    events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith('{"seq"')]
+    result = [e["payload"] for e in events if e["type"] == "result"]
+    assert proc.returncode == 0 and result and result[0]["status"] == "ok", proc.stderr[-3000:]
+    return result[0]
+
+
+SMALL = {"batch_sizes": "1,2,4", "max_new_tokens": 8}
+
+
+def test_runner_measures_speed_per_batch_size_and_records_what_ran(tiny_lm, tmp_path):
+    events, result = run_lab(tmp_path / "a", tiny_lm, temperature=0.8, seed=3, **SMALL)
+    metrics = result["metrics"]
+    assert metrics["tokens_per_s"] > 0 and metrics["throughput_tokens_per_s"] > 0 and metrics["ttft_ms"] > 0
+    # One chart point per batch size for each speed metric, in sweep order.
+    for name in ("ttft_ms", "tokens_per_s", "throughput_tokens_per_s"):
+        steps = [e["payload"]["step"] for e in events if e["type"] == "metric" and e["payload"]["name"] == name]
+        assert steps == [1, 2, 4], name
+    assert [row["batch_size"] for row in result["sweep"]] == [1, 2, 4]
+    assert all(row["new_tokens"] > 0 for row in result["sweep"])
+    assert result["seed"] == 3 and result["runner_version"].startswith("llm_inference/")
+    assert {"python", "torch", "transformers"} <= result["versions"].keys()
+    assert result["device"] == "cpu" or result["device"].startswith("cuda:0 ")
+    fractions = [e["payload"]["fraction"] for e in events if e["type"] == "progress"]
+    assert fractions == sorted(fractions)
+    # The three settings are shown with their outputs; a random model's greedy answers repeat
+    # tokens, while sampling at a high temperature spreads over the vocabulary.
+    assert set(result["samples"]) == {"greedy", "yours", "hot"}
+    assert all(len(s["outputs"]) == llm_inference.SHOWN_SAMPLES for s in result["samples"].values())
+    assert metrics["distinct_1_hot"] > metrics["distinct_1_greedy"]
+    artifact = next(e["payload"] for e in events if e["type"] == "artifact")
+    report = json.loads((tmp_path / "a" / artifact["path"]).read_text())
+    assert len(report["settings"][0]["outputs"]) == len(llm_inference.PROMPTS)
+    assert report["metrics"] == metrics and report["model"]["parameters"] == result["parameters"]
+
+
+@pytest.mark.skipif(
+    llm_inference.vllm_unavailable_reason() is None, reason="vLLM can run here, so engine auto picks vLLM"
+)
+def test_without_a_gpu_or_vllm_the_engine_is_hugging_face_generate(tiny_lm, tmp_path):
+    events, result = run_lab(tmp_path, tiny_lm, max_new_tokens=4, batch_sizes="1")
+    assert result["engine"] == "hf" and result["metrics"]["tokens_per_s"] > 0
+    assert any("using Hugging Face generate" in e["payload"].get("line", "") for e in events if e["type"] == "log")
+
+
+def test_temperature_zero_gives_the_same_output_for_the_same_seed(tiny_lm, tmp_path):
+    _, first = run_lab(tmp_path / "1", tiny_lm, temperature=0.0, seed=11, engine="hf", **SMALL)
+    _, second = run_lab(tmp_path / "2", tiny_lm, temperature=0.0, seed=11, engine="hf", **SMALL)
+    outputs = [o["output"] for o in first["samples"]["yours"]["outputs"]]
+    assert outputs == [o["output"] for o in second["samples"]["yours"]["outputs"]]
+    assert outputs == [o["output"] for o in first["samples"]["greedy"]["outputs"]]  # temperature 0 is greedy
+    assert first["metrics"]["greedy_repeatable"] == 1 and first["metrics"]["seeded_repeatable"] == 1
+    # Greedy needs no seed at all; sampling does: another seed gives other words.
+    _, other_seed = run_lab(tmp_path / "3", tiny_lm, temperature=0.0, seed=12, engine="hf", **SMALL)
+    assert [o["output"] for o in other_seed["samples"]["yours"]["outputs"]] == outputs
+    _, hot_a = run_lab(tmp_path / "4", tiny_lm, temperature=1.0, top_k=0, top_p=1.0, seed=11, engine="hf", **SMALL)
+    _, hot_b = run_lab(tmp_path / "5", tiny_lm, temperature=1.0, top_k=0, top_p=1.0, seed=12, engine="hf", **SMALL)
+    sampled_a = [o["output"] for o in hot_a["samples"]["yours"]["outputs"]]
+    assert sampled_a != outputs and sampled_a != [o["output"] for o in hot_b["samples"]["yours"]["outputs"]]
+    assert hot_a["metrics"]["seeded_repeatable"] == 1
+
+
+def test_bad_requests_fail_with_what_to_do(tiny_lm, tmp_path):
+    with pytest.raises(FileNotFoundError, match="registry_build_small_lm"):
+        run_lab(tmp_path, tmp_path / "missing", max_new_tokens=4)
+    with pytest.raises(ValueError, match="context of 128 tokens"):
+        run_lab(tmp_path, tiny_lm, max_new_tokens=200, engine="hf")
+    with pytest.raises(ValueError, match="batch_sizes"):
+        run_lab(tmp_path, tiny_lm, batch_sizes="1,two")
+    if llm_inference.vllm_unavailable_reason():
+        with pytest.raises(RuntimeError, match="engine vllm was asked for but cannot run"):
+            run_lab(tmp_path, tiny_lm, engine="vllm", max_new_tokens=4)
+
+
+# --- preflight ------------------------------------------------------------------------------
+
+
+def _entry(**meta) -> dict:
+    return {"slug": "big-lm", "kind": "causal-lm", "path": "/models/models/big-lm", "meta": meta}
+
+
+def test_preflight_refuses_what_would_not_fit_with_the_estimate(settings, tmp_path):
+    settings.LABS_MODEL_DIR = tmp_path
+    params = {"batch_sizes": "1,2,4", "max_new_tokens": 64}
+    small = _entry(n_params=5_000_000, n_layer=4, n_embd=256, vocab_size=8000, context_length=256)
+    preflight(params, {"model": small})  # fits: no error
+
+    big = _entry(n_params=1_500_000_000, n_layer=48, n_embd=1600, vocab_size=50257, context_length=1024)
+    with pytest.raises(ApplicationError) as exc:
+        preflight(params, {"model": big})
+    message = exc.value.message
+    assert "big-lm" in message and "1500.0M parameters" in message and "batch size 4" in message
+    assert f"sandbox has {MEMORY_MB} MB" in message and "needs about" in message
+    assert exc.value.field == "params.batch_sizes"
+
+    # The KV cache grows with batch x tokens: a model whose weights fit (GPT-2 large's shape) is
+    # refused at a large batch.
+    mid = _entry(n_params=774_000_000, n_layer=36, n_embd=1280, vocab_size=50257, context_length=1024)
+    preflight({"batch_sizes": "1", "max_new_tokens": 32}, {"model": mid})
+    with pytest.raises(ApplicationError, match="KV cache"):
+        preflight({"batch_sizes": "1,4,16", "max_new_tokens": 256}, {"model": mid})
+    shape = {"n_params": 774_000_000, "n_layer": 36, "kv_width": 1280, "vocab": 50257, "context": 1024}
+    assert memory_estimate_mb(shape, 16, 256)["kv_cache"] > 8 * memory_estimate_mb(shape, 1, 256)["kv_cache"]
+
+
+def test_preflight_refuses_more_new_tokens_than_the_context(settings, tmp_path):
+    settings.LABS_MODEL_DIR = tmp_path
+    with pytest.raises(ApplicationError, match="context length of 128") as exc:
+        preflight({"batch_sizes": "1", "max_new_tokens": 128}, {"model": _entry(n_params=40_000, context_length=128)})
+    assert exc.value.field == "params.max_new_tokens"
+
+
+def test_preflight_reads_the_models_config_when_the_registry_metadata_is_thin(settings, tmp_path):
+    settings.LABS_MODEL_DIR = tmp_path
+    folder = tmp_path / "models" / "big-lm"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps(
+        {"num_hidden_layers": 32, "hidden_size": 4096, "num_attention_heads": 32, "num_key_value_heads": 8,
+         "vocab_size": 32000, "max_position_embeddings": 4096}
+    ))
+    with pytest.raises(ApplicationError, match=r"needs about \d+ MB"):
+        preflight({"batch_sizes": "1", "max_new_tokens": 16}, {"model": _entry()})  # ~7B parameters from config
+    preflight({"batch_sizes": "1", "max_new_tokens": 16}, {})  # no registry entry: nothing to size
+
+
+# --- GPU ------------------------------------------------------------------------------------
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(
+    llm_inference.vllm_unavailable_reason() is not None,
+    reason=f"vLLM needs a CUDA GPU and the vllm package: {llm_inference.vllm_unavailable_reason()}",
+)
+def test_vllm_engine_runs_and_is_greedy_deterministic(tiny_lm, tmp_path):
+    result = run_lab_process(tmp_path / "v1", tiny_lm, engine="vllm", temperature=0.0, seed=5, **SMALL)
+    again = run_lab_process(tmp_path / "v2", tiny_lm, engine="vllm", temperature=0.0, seed=5, **SMALL)
+    assert result["engine"] == "vllm" and "vllm" in result["versions"]
+    assert result["device"].startswith("cuda:0 ")
+    assert result["metrics"]["tokens_per_s"] > 0 and result["metrics"]["greedy_repeatable"] == 1
+    assert result["samples"]["yours"]["outputs"] == again["samples"]["yours"]["outputs"]
+    hf = run_lab_process(tmp_path / "h", tiny_lm, engine="hf", temperature=0.0, seed=5, **SMALL)
+    assert hf["engine"] == "hf" and hf["metrics"]["tokens_per_s"] > 0
