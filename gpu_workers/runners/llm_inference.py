@@ -239,11 +239,9 @@ class VLLMEngine:
             enforce_eager=True,
             max_num_seqs=max(1, max_batch),
         )
-        self.tokenizer = self.llm.get_tokenizer()
-        config = self.llm.llm_engine.model_config
-        self.context = int(config.max_model_len)
-        hf = getattr(config, "hf_config", None)
-        self.n_params = _config_params(hf) if hf is not None else None
+        # Read from the files, not vLLM's internals (which move between releases).
+        self.context = _context_length(_read_config(path))
+        self.n_params = count_parameters(path)
 
     def generate(self, prompts: list[str], setting: dict, max_new_tokens: int, seed: int) -> Generation:
         from vllm import SamplingParams
@@ -283,14 +281,29 @@ def _context_length(config: Any) -> int:
     return 2048
 
 
-def _config_params(config: Any) -> int | None:
-    """A rough parameter count from a config (for the report when the engine hides the weights)."""
-    layers = getattr(config, "num_hidden_layers", None) or getattr(config, "n_layer", None)
-    width = getattr(config, "hidden_size", None) or getattr(config, "n_embd", None)
-    vocab = getattr(config, "vocab_size", None)
-    if not (layers and width and vocab):
-        return None
-    return int(12 * layers * width * width + vocab * width)
+def _read_config(path: Path) -> Any:
+    class Config:
+        def __init__(self, data: dict) -> None:
+            self.__dict__.update(data)
+
+    return Config(json.loads((path / "config.json").read_text(encoding="utf-8")))
+
+
+def count_parameters(path: Path) -> int | None:
+    """Parameters in the model's safetensors files, from their headers (no weights loaded)."""
+    total = 0
+    files = sorted(path.glob("*.safetensors"))
+    for file in files:
+        with open(file, "rb") as fh:
+            size = int.from_bytes(fh.read(8), "little")
+            header = json.loads(fh.read(size))
+        for name, info in header.items():
+            if name != "__metadata__":
+                count = 1
+                for dim in info.get("shape", []):
+                    count *= int(dim)
+                total += count
+    return total or None
 
 
 def vllm_unavailable_reason() -> str | None:
@@ -356,6 +369,8 @@ def run(spec: dict, emitter: Emitter) -> None:
     os.environ.setdefault("VLLM_CACHE_ROOT", str(work_dir / ".cache" / "vllm"))
     os.environ.setdefault("TRITON_CACHE_DIR", str(work_dir / ".cache" / "triton"))
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+    # One process: the engine core in a child would be one more thing to account for and kill.
+    os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
 
     emitter.progress(0.0, "loading PyTorch")
     import torch
