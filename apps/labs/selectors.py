@@ -16,12 +16,13 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.exceptions import ValidationError
 from django.db.models import F, Q, QuerySet, Sum, Window
 from django.db.models.functions import RowNumber
 from django.urls import reverse
 from django.utils import timezone
 
-from apps.core.errors import NotFound
+from apps.core.errors import ApplicationError, NotFound
 from apps.labs.kinds import get_kind
 from apps.labs.models import Lab, LabJob, LabJobEvent
 
@@ -182,15 +183,16 @@ def lab_job_get(*, job_id: uuid.UUID | str, user: Any) -> LabJob:
     """The job if ``user`` may see it; NotFound otherwise (someone else's job does not exist)."""
     try:
         job = LabJob.objects.select_related("lab", "owner").get(pk=job_id)
-    except (LabJob.DoesNotExist, ValueError, TypeError):
+    except (LabJob.DoesNotExist, ValidationError, ValueError, TypeError):  # ValidationError: not a UUID
         raise NotFound("There is no such lab job.") from None
     if not lab_job_visible_to(job, user):
         raise NotFound("There is no such lab job.")
     return job
 
 
-def lab_job_list(*, user: Any) -> QuerySet[LabJob]:
-    return LabJob.objects.filter(owner=user).select_related("lab").order_by("-queued_at")
+def lab_job_list(*, user: Any, lab: Lab | None = None) -> QuerySet[LabJob]:
+    qs = LabJob.objects.filter(owner=user).select_related("lab").order_by("-queued_at")
+    return qs.filter(lab=lab) if lab is not None else qs
 
 
 def replay_page_size() -> int:
@@ -413,3 +415,143 @@ def lab_job_position_by_id(*, job_id: uuid.UUID | str) -> tuple[str, int | None]
     if job is None:
         return "", None
     return job.status, lab_job_queue_position(job)
+
+
+# --- comparing two runs of a lab -------------------------------------------------------------
+
+COMPARE_CANDIDATES = 50
+
+
+@dataclass(frozen=True)
+class LabJobComparison:
+    """Two runs of one lab side by side. ``a`` is the earlier run, ``b`` the later one, so a
+    delta reads "what changed from the first run to the second" whichever order was asked.
+
+    - ``params``: one row per schema parameter, ``{"name", "label", "type", "a", "b", "changed"}``;
+    - ``metrics``: one row per final metric either run reported, ``{"name", "a", "b", "delta",
+      "direction", "better"}`` (``delta`` = b - a when both are numbers, else None;
+      ``direction`` "higher"/"lower"/"" and ``better`` "a"/"b"/"" when that is known);
+    - ``series``: per chart metric, ``{"a": [[step, value], ...], "b": [...]}`` for an overlay.
+    """
+
+    lab: Lab
+    a: LabJob
+    b: LabJob
+    params: list[dict[str, Any]]
+    metrics: list[dict[str, Any]]
+    series: dict[str, dict[str, list[list[float]]]]
+
+    @property
+    def changed_params(self) -> list[dict[str, Any]]:
+        return [row for row in self.params if row["changed"]]
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def lab_metric_direction(lab: Lab, name: str) -> str:
+    """"higher" or "lower" when it is known which way ``name`` improves: from the lab's
+    targets (``>=`` means higher is better), else losses and perplexities fall; "" otherwise."""
+    for target in lab.targets or []:
+        if target.get("metric") == name and target.get("op") in TARGET_DIRECTIONS:
+            return TARGET_DIRECTIONS[target["op"]]
+    lowered = name.lower()
+    if "loss" in lowered or "perplexity" in lowered:
+        return "lower"
+    return ""
+
+
+TARGET_DIRECTIONS = {">=": "higher", ">": "higher", "<=": "lower", "<": "lower"}
+
+
+def lab_jobs_compare(*, user: Any, a: uuid.UUID | str, b: uuid.UUID | str) -> LabJobComparison:
+    """Compare two runs ``user`` may see (the job page's rule: owner or ``view_any_labjob``).
+
+    NotFound if either run is not visible (someone else's run does not exist);
+    ApplicationError if they are one run, or runs of different labs.
+    """
+    first = lab_job_get(job_id=a, user=user)
+    second = lab_job_get(job_id=b, user=user)
+    if first.pk == second.pk:
+        raise ApplicationError("Pick two different runs to compare.", field="b")
+    if first.lab_id != second.lab_id:
+        raise ApplicationError(
+            f"These runs are of different labs ({first.lab.title} and {second.lab.title}); "
+            "pick two runs of the same lab.",
+            field="b",
+        )
+    if (second.queued_at, str(second.pk)) < (first.queued_at, str(first.pk)):
+        first, second = second, first
+    lab = first.lab
+    params = []
+    names = [spec["name"] for spec in lab.param_schema]
+    # A parameter the schema has since lost still shows: the runs did use it.
+    names += sorted((set(first.params) | set(second.params)) - set(names))
+    specs = {spec["name"]: spec for spec in lab.param_schema}
+    for name in names:
+        spec = specs.get(name, {})
+        va, vb = first.params.get(name), second.params.get(name)
+        params.append({"name": name, "label": spec.get("label") or name, "type": spec.get("type", ""),
+                       "a": va, "b": vb, "changed": va != vb})
+    metrics = []
+    metric_names = list(first.metrics) + [n for n in second.metrics if n not in first.metrics]
+    for name in metric_names:
+        va, vb = first.metrics.get(name), second.metrics.get(name)
+        delta = vb - va if _number(va) and _number(vb) else None
+        direction = lab_metric_direction(lab, name)
+        better = ""
+        if delta and direction:
+            better = "b" if (delta > 0) == (direction == "higher") else "a"
+        metrics.append({"name": name, "a": va, "b": vb, "delta": delta, "direction": direction, "better": better})
+    return LabJobComparison(lab=lab, a=first, b=second, params=params, metrics=metrics,
+                            series=lab_jobs_chart_series(jobs=(first, second), names=lab_chart_metrics(lab)))
+
+
+def lab_jobs_chart_series(
+    *, jobs: tuple[LabJob, LabJob], names: tuple[str, ...]
+) -> dict[str, dict[str, list[list[float]]]]:
+    """Stepped metric points of two jobs in one query, per metric then per run ("a", "b"),
+    in step order; a metric only one run reported still gets both keys."""
+    if not names:
+        return {}
+    keys = {jobs[0].pk: "a", jobs[1].pk: "b"}
+    qs = LabJobEvent.objects.filter(job__in=list(keys), type="metric", payload__has_key="step")
+    if "*" not in names:
+        qs = qs.filter(payload__name__in=list(names))
+    series: dict[str, dict[str, dict[float, float]]] = {n: {"a": {}, "b": {}} for n in names if n != "*"}
+    for job_id, payload in qs.order_by("job_id", "seq").values_list("job_id", "payload"):
+        name, step, value = payload.get("name"), payload.get("step"), payload.get("value")
+        if not isinstance(name, str) or not _number(step) or not _number(value):
+            continue
+        # A step reported twice (a retried attempt) keeps its last value, as the live chart does.
+        series.setdefault(name, {"a": {}, "b": {}})[keys[job_id]][step] = value
+    return {
+        name: {run: [[step, points[step]] for step in sorted(points)] for run, points in runs.items()}
+        for name, runs in series.items()
+        if runs["a"] or runs["b"]
+    }
+
+
+def lab_job_compare_candidates(*, job: LabJob, user: Any, limit: int = COMPARE_CANDIDATES) -> list[LabJob]:
+    """Other runs of ``job``'s lab by the same learner, newest first: what "compare with..."
+    offers. Empty unless ``user`` may see ``job``."""
+    if not lab_job_visible_to(job, user):
+        return []
+    return list(
+        LabJob.objects.filter(owner_id=job.owner_id, lab_id=job.lab_id)
+        .exclude(pk=job.pk)
+        .only("id", "status", "queued_at", "started_at", "params", "metrics", "lab_id", "owner_id")
+        .order_by("-queued_at")[:limit]
+    )
+
+
+def lab_jobs_of_lab(*, user: Any, lab: Lab, limit: int = COMPARE_CANDIDATES) -> list[LabJob]:
+    """The learner's own runs of one lab, newest first (the compare picker)."""
+    return list(LabJob.objects.filter(owner=user, lab=lab).select_related("lab").order_by("-queued_at")[:limit])
+
+
+def lab_job_rerunnable_by(job: LabJob, user: Any) -> bool:
+    """Only the owner runs a job again: the run is charged to whoever launches it, and a
+    support user seeing a learner's job must not start the learner's code as themselves."""
+    return getattr(user, "is_authenticated", False) and job.owner_id == user.id

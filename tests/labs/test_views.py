@@ -145,7 +145,7 @@ def test_finished_job_page_shows_grade_metrics_artifacts_and_no_socket(logged_in
     assert "ws-connect" not in html and "Cancel run" not in html
     assert "Target met" in html and "got 0.97 (needs \u2265 0.95)" in html
     download = reverse("labs:artifact-download", args=[job.pk, artifact.pk])
-    assert download in html and "Run again with these settings" in html
+    assert download in html and "Change settings and run" in html
     response = logged_in.get(download)
     assert response.status_code == 200 and b"".join(response.streaming_content) == b"{}"
 

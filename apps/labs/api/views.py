@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from django.http import FileResponse, QueryDict
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -25,7 +26,9 @@ from apps.labs.selectors import (
     lab_job_events_after,
     lab_job_get,
     lab_job_list,
+    lab_job_rerunnable_by,
     lab_job_snapshot,
+    lab_jobs_compare,
     lab_list,
     lab_queue_positions,
     lab_quota,
@@ -276,3 +279,88 @@ class LabJobArtifactDownloadApi(APIView):
             raise NotFound("There is no such file.")
         # An attachment, octet-stream, nosniff, CSP sandbox: never rendered on our origin.
         return artifact_response(artifact)
+
+
+class LabJobCompareApi(APIView):
+    """Two runs of the same lab side by side: settings diff, final metrics with deltas, and the
+    stepped metric series of both for an overlaid chart. A is the earlier run whichever order
+    they are given in; deltas are B - A. 404 if either run is not yours (or visible to you as
+    support), 400 for one run twice or runs of different labs."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema_serializer(component_name="LabJobComparison")
+    class OutputSerializer(serializers.Serializer):
+        @extend_schema_serializer(component_name="LabJobParamDiff")
+        class ParamSerializer(serializers.Serializer):
+            name = serializers.CharField()
+            label = serializers.CharField()
+            type = serializers.CharField()
+            a = serializers.JSONField(allow_null=True)
+            b = serializers.JSONField(allow_null=True)
+            changed = serializers.BooleanField()
+
+        @extend_schema_serializer(component_name="LabJobMetricDiff")
+        class MetricSerializer(serializers.Serializer):
+            name = serializers.CharField()
+            a = serializers.JSONField(allow_null=True)
+            b = serializers.JSONField(allow_null=True)
+            delta = serializers.FloatField(allow_null=True, help_text="b - a when both are numbers.")
+            direction = serializers.ChoiceField(choices=["higher", "lower", ""],
+                                                help_text="Which way the metric improves, when known.")
+            better = serializers.ChoiceField(choices=["a", "b", ""], help_text="The better run, when known.")
+
+        lab = serializers.SlugField()
+        a = LabJobOutputSerializer()
+        b = LabJobOutputSerializer()
+        params = ParamSerializer(many=True)
+        changed = serializers.ListField(child=serializers.CharField(), help_text="Names of the settings that differ.")
+        metrics = MetricSerializer(many=True)
+        series = serializers.DictField(
+            child=serializers.DictField(child=serializers.ListField(child=serializers.ListField(
+                child=serializers.FloatField()))),
+            help_text='Per chart metric: {"a": [[step, value], ...], "b": [...]}.',
+        )
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("a", OpenApiTypes.UUID, required=True, description="One run's id."),
+            OpenApiParameter("b", OpenApiTypes.UUID, required=True, description="The other run's id."),
+        ],
+        responses={200: OutputSerializer, 404: OpenApiResponse(description="No such run visible to you.")},
+    )
+    def get(self, request: Request) -> Response:
+        missing = [name for name in ("a", "b") if not request.query_params.get(name)]
+        if missing:
+            raise serializers.ValidationError(
+                {missing[0]: [f"Give both runs to compare: ?a=<run id>&b=<run id> ({missing[0]} is missing)."]}
+            )
+        c = lab_jobs_compare(user=request.user, a=request.query_params["a"], b=request.query_params["b"])
+        data = {
+            "lab": c.lab.slug,
+            "a": _job_data(c.a),
+            "b": _job_data(c.b),
+            "params": c.params,
+            "changed": [row["name"] for row in c.changed_params],
+            "metrics": c.metrics,
+            "series": c.series,
+        }
+        return Response(self.OutputSerializer(data).data)
+
+
+class LabJobRerunApi(APIView):
+    """Launch a run again with exactly its parameters, seed included, through the same submit
+    service as a new run (schema, quota and concurrency checks). Owner only: 404 otherwise."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        request=None,
+        responses={201: LabJobOutputSerializer, 404: OpenApiResponse(description="No such run of yours.")},
+    )
+    def post(self, request: Request, job_id) -> Response:
+        job = lab_job_get(job_id=job_id, user=request.user)
+        if not lab_job_rerunnable_by(job, request.user):
+            raise NotFound("There is no such lab job.")
+        new = lab_job_submit(user=request.user, lab=job.lab, params=job.params)
+        return Response(LabJobOutputSerializer(_job_data(new)).data, status=status.HTTP_201_CREATED)
