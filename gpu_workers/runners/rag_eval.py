@@ -40,6 +40,10 @@ from typing import Any
 
 from gpu_workers.runners.protocol import Emitter
 
+# RAGAS 0.4 posts usage analytics unless told not to. The sandbox has no network anyway;
+# set before a warm sandbox imports ragas, and before run() does.
+os.environ.setdefault("RAGAS_DO_NOT_TRACK", "true")
+
 RUNNER_VERSION = "rag_eval/1"
 SPLITTERS = ("characters", "sentences", "paragraphs")
 RETRIEVERS = ("dense", "bm25", "hybrid")
@@ -301,6 +305,11 @@ def _ranking(scores: list[float]) -> list[int]:
     return sorted(range(len(scores)), key=lambda i: (-scores[i], i))
 
 
+def _fusion_depth(top_k: int) -> int:
+    """How deep into each ranking hybrid retrieval looks before fusing."""
+    return max(50, 4 * top_k)
+
+
 def rrf(rankings: list[list[int]], k: int = RRF_K) -> list[int]:
     fused: dict[int, float] = {}
     for ranking in rankings:
@@ -313,8 +322,6 @@ def rrf(rankings: list[list[int]], k: int = RRF_K) -> list[int]:
 
 
 def _ragas_metrics():
-    # ragas 0.4 sends usage analytics unless told not to; the sandbox has no network anyway.
-    os.environ.setdefault("RAGAS_DO_NOT_TRACK", "true")
     import warnings
 
     with warnings.catch_warnings():
@@ -414,8 +421,11 @@ def run(spec: dict, emitter: Emitter) -> None:
         query_vecs = model.encode([q["question"] for q in questions], batch_size=32, convert_to_tensor=True,
                                   normalize_embeddings=True, show_progress_bar=False)
         embed_seconds = time.monotonic() - t0
-        sims = (query_vecs @ chunk_vecs.T).float().cpu().tolist()
-        dense_rank = [_ranking(row) for row in sims]
+        # Keep only the head of each ranking: a full one per question would cost
+        # questions x chunks Python ints. A stable sort breaks ties by chunk order.
+        depth = min(len(chunks), _fusion_depth(p["top_k"]) if p["retriever"] == "hybrid" else p["top_k"])
+        sims = (query_vecs @ chunk_vecs.T).float().cpu()
+        dense_rank = torch.sort(-sims, dim=1, stable=True).indices[:, :depth].tolist()
     else:
         emitter.progress(0.08, "BM25 needs no embedding model")
 
@@ -428,7 +438,7 @@ def run(spec: dict, emitter: Emitter) -> None:
         elif p["retriever"] == "bm25":
             order = _ranking(bm25.scores(q["question"]))
         else:
-            depth = max(50, 4 * p["top_k"])
+            depth = _fusion_depth(p["top_k"])
             order = rrf([dense_rank[qi][:depth], _ranking(bm25.scores(q["question"]))[:depth]])
         retrieved.append(order[: p["top_k"]])
 
