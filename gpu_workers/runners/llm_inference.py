@@ -168,6 +168,7 @@ class HFEngine:
         self.device = device
         self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
         self.tokenizer.padding_side = "left"  # decoder-only: new tokens follow the prompt directly
+        self.tokenizer.truncation_side = "left"  # a prompt too long keeps its end, next to the answer
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         dtype = torch.float16 if device.startswith("cuda") else torch.float32
@@ -226,8 +227,10 @@ class VLLMEngine:
     name = "vllm"
 
     def __init__(self, path: Path, seed: int, max_batch: int):
+        from transformers import AutoTokenizer
         from vllm import LLM
 
+        self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
         self.llm = LLM(
             model=str(path),
             tokenizer=str(path),
@@ -264,6 +267,18 @@ class VLLMEngine:
         tokens = [list(o.outputs[0].token_ids) for o in outs]
         texts = [o.outputs[0].text for o in outs]
         return Generation(tokens, texts, seconds, ttft)
+
+
+def fit_prompts(tokenizer: Any, prompts: tuple[str, ...], room: int) -> tuple[list[str], int]:
+    """Cut prompts longer than ``room`` tokens to their last ``room`` tokens; returns (prompts, how many were cut)."""
+    fitted, cut = [], 0
+    for prompt in prompts:
+        ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        if len(ids) > room:
+            prompt = tokenizer.decode(ids[-room:])
+            cut += 1
+        fitted.append(prompt)
+    return fitted, cut
 
 
 def _until_eos(row: list[int], eos: int | None) -> list[int]:
@@ -343,7 +358,7 @@ def environment(engine: str, device: str) -> dict:
 # --- the lab ----------------------------------------------------------------------------------
 
 
-def _batches(prompts: tuple[str, ...], size: int) -> list[list[str]]:
+def _batches(prompts: list[str], size: int) -> list[list[str]]:
     """Every prompt once, in batches of ``size``; a batch larger than the set repeats prompts."""
     n = max(len(prompts), size)
     n = -(-n // size) * size
@@ -402,17 +417,24 @@ def run(spec: dict, emitter: Emitter) -> None:
             "tokens: choose fewer new tokens."
         )
     emitter.progress(0.15, f"model loaded in {load_seconds:.1f} s ({engine.n_params or '?'} parameters)")
+    room = engine.context - p["max_new_tokens"]
+    prompts, cut = fit_prompts(engine.tokenizer, PROMPTS, room)
+    if cut:
+        emitter.log(
+            f"{cut} of {len(prompts)} prompts keep only their last {room} tokens: the model's context is "
+            f"{engine.context} tokens and {p['max_new_tokens']} are kept for the answer"
+        )
 
     yours = sampling_settings(p)[1]
     # Warm-up: the first call pays one-off costs (kernel selection, allocator) that are not speed.
-    engine.generate([PROMPTS[0]], yours, min(4, p["max_new_tokens"]), p["seed"])
+    engine.generate(prompts[:1], yours, min(4, p["max_new_tokens"]), p["seed"])
 
     sweep = []
     sizes = p["batch_sizes"]
     for index, size in enumerate(sizes):
         runs = [
             engine.generate(batch, yours, p["max_new_tokens"], p["seed"] + i)
-            for i, batch in enumerate(_batches(PROMPTS, size))
+            for i, batch in enumerate(_batches(prompts, size))
         ]
         seconds = sum(r.seconds for r in runs)
         tokens = sum(r.n_tokens for r in runs)
@@ -436,9 +458,8 @@ def run(spec: dict, emitter: Emitter) -> None:
             f"batch {size}: {row['throughput_tokens_per_s']:.1f} tokens/s over the batch",
         )
 
-    compare_batch = min(len(PROMPTS), sizes[-1])
+    compare_batch = min(len(prompts), sizes[-1])
     compared = []
-    prompts = list(PROMPTS)
     settings = sampling_settings(p)
     for index, setting in enumerate(settings):
         first = _generate_all(engine, prompts, setting, p, compare_batch)
@@ -478,7 +499,7 @@ def run(spec: dict, emitter: Emitter) -> None:
         "model": {"slug": slug, "path": str(path), "parameters": engine.n_params, "context": engine.context},
         "seed": p["seed"],
         "params": {k: v for k, v in p.items() if k != "model"},
-        "prompts": list(PROMPTS),
+        "prompts": prompts,
         "sweep": sweep,
         "settings": compared,
         "metrics": metrics,
