@@ -1,14 +1,20 @@
 """Writes for labs: every action on a lab job, in the order a job lives them.
 
 - :func:`lab_catalog_sync` - Lab rows from the kinds registry (``load_content``).
-- :func:`lab_job_submit` - validate, check quota, create ``queued``, dispatch on commit.
+- :func:`lab_job_submit` - validate, run the kind's preflight, check quota, create ``queued``,
+  dispatch on commit.
 - :func:`lab_job_dispatch` - fair hand-over of waiting jobs to Celery.
 - :func:`lab_job_claim` - the worker's conditional ``queued -> running``.
 - :func:`lab_job_execute` - run a claimed job in the sandbox (never unsandboxed).
-- :func:`lab_job_events_record` - persist a batch of events, push it after commit.
-- :func:`lab_job_finish` / :func:`lab_job_abort` - the one way into a final state.
+- :func:`lab_job_events_record` - persist a batch of events, push it after commit
+  (:mod:`apps.labs.job_events`, with the worker's event session).
+- :func:`lab_job_finish` / :func:`lab_job_abort` - the one way into a final state (files and
+  evidence: :mod:`apps.labs.artifacts`).
 - :func:`lab_job_cancel` - owner or ``labs.cancel_any_labjob``; queued ends now, running is stopped.
-- :func:`lab_jobs_reap` - requeue or fail jobs whose worker vanished; unstick the queue.
+- :func:`lab_jobs_reap` - requeue or fail jobs whose worker vanished; unstick the queue
+  (:mod:`apps.labs.reaper`).
+
+Channel group names and the cancel key live in :mod:`apps.labs.groups`.
 
 Concurrency rules. Every state change is a conditional UPDATE (or a row lock) on the job
 row, so a second Celery delivery, a late worker or the reaper can never move a job
@@ -21,27 +27,18 @@ lock the learner's user row first, then job rows, always in that order.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import logging
 import math
-import re
 import resource
-import threading
-import time
 import uuid
-from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
-from django.core.files import File
 from django.db import connection, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Coalesce
@@ -51,56 +48,46 @@ from django.utils import timezone
 from apps.core.consumers import user_group
 from apps.core.errors import ApplicationError, NotFound, PermissionDenied, Throttled
 from apps.labs import kinds
-from apps.labs.files import sniff_image_type
-from apps.labs.models import Artifact, Lab, LabJob, LabJobEvent
+from apps.labs.artifacts import artifacts_store, evidence_sha256
+from apps.labs.groups import cancel_key, group_send, labjob_group, queue_group
+from apps.labs.job_events import JobLost, JobSession, lab_job_events_record
+from apps.labs.models import Lab, LabJob
 from apps.labs.sandbox import (
     ExitStatus,
     JobSpec,
-    RunnerEvent,
     SandboxError,
     SandboxLimits,
     get_backend,
-    resolve_artifact_path,
     work_dir_release,
 )
 from apps.labs.selectors import lab_job_cancellable_by, lab_job_snapshot, lab_job_visible_to, lab_quota
+
+# Re-exported: callers import every labs write (and the group names) from here.
+__all__ = [
+    "JobLost",
+    "cancel_key",
+    "lab_catalog_sync",
+    "lab_job_abort",
+    "lab_job_cancel",
+    "lab_job_claim",
+    "lab_job_dispatch",
+    "lab_job_events_record",
+    "lab_job_execute",
+    "lab_job_finish",
+    "lab_job_params_error_field",
+    "lab_job_submit",
+    "lab_job_work_dir",
+    "lab_jobs_reap",
+    "lab_queue_for",
+    "labjob_group",
+    "queue_group",
+]
 
 logger = logging.getLogger(__name__)
 
 Status = LabJob.Status
 TASK_RUN = "labs.lab_job_run"
 WORKER_LOST = "worker lost"
-
-
-class JobLost(Exception):
-    """This worker no longer owns the job (reaped, requeued or finished elsewhere): stop quietly."""
-
-
-# --- group names (the consumer joins the same ones) ------------------------------------------
-
-
-def labjob_group(job_id: uuid.UUID | str) -> str:
-    return f"labjob.{job_id}"
-
-
-def queue_group(queue: str) -> str:
-    return f"labs.queue.{queue}"
-
-
-def cancel_key(job_id: uuid.UUID | str) -> str:
-    return f"labs:cancel:{job_id}"
-
-
-def _group_send(group: str, message: dict[str, Any]) -> None:
-    """Best effort: the database is the record and the consumer replays from it, so a push
-    that fails (Redis blip) costs latency, never an event."""
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    try:
-        async_to_sync(layer.group_send)(group, message)
-    except Exception:
-        logger.warning("labs: group_send to %s failed", group, exc_info=True)
 
 
 # --- catalogue ---------------------------------------------------------------------------------
@@ -157,11 +144,13 @@ def _lock_owner(owner_id: int) -> None:
 
 
 def lab_job_submit(*, user: Any, lab: Lab | str, params: dict[str, Any] | None) -> LabJob:
-    """Validate ``params`` against the lab's schema, check quota, create a queued job.
+    """Validate ``params`` against the lab's schema, run the kind's preflight, check quota,
+    create a queued job.
 
     Raises NotFound (unknown or inactive lab), ApplicationError(field="params.<name>") for a
-    parameter outside the schema, Throttled (extra ``resets_at``, ``retry_after``) when the
-    learner's daily minutes or concurrent-job limit is used up. The Celery task is sent
+    parameter outside the schema, ApplicationError from the kind's ``preflight`` hook (e.g. a
+    model that would not fit in memory, with the estimate), Throttled (extra ``resets_at``,
+    ``retry_after``) when the learner's daily minutes or concurrent-job limit is used up. The Celery task is sent
     after commit, by :func:`lab_job_dispatch`, so a worker never sees an uncommitted job.
     """
     if isinstance(lab, str):
@@ -172,6 +161,7 @@ def lab_job_submit(*, user: Any, lab: Lab | str, params: dict[str, Any] | None) 
     elif not lab.is_active:
         raise NotFound(f"The lab {lab.slug!r} is not available.")
     cleaned = kinds.params_clean(lab.param_schema, params)
+    _preflight(lab, cleaned)
     now = timezone.now()
     with transaction.atomic():
         _lock_owner(user.pk)
@@ -199,6 +189,16 @@ def lab_job_submit(*, user: Any, lab: Lab | str, params: dict[str, Any] | None) 
         lab_job_dispatch(owner_id=user.pk, queue=lab.queue, locked=True)
     job.refresh_from_db()
     return job
+
+
+def _preflight(lab: Lab, params: dict[str, Any]) -> None:
+    """The kind's own check of cleaned params, before any row is written (raises ApplicationError)."""
+    try:
+        kind = kinds.get_kind(lab.kind)
+    except NotFound:
+        return  # a lab row whose kind is gone: its schema alone decides
+    if kind.preflight is not None:
+        kind.preflight(params, kinds.resolve_for_preflight(lab.param_schema, params))
 
 
 def lab_job_dispatch(*, owner_id: int | None = None, queue: str, locked: bool = False) -> list[uuid.UUID]:
@@ -270,7 +270,7 @@ def _send_run_task(job_id: uuid.UUID, queue: str, task_id: str) -> None:
     except Exception:
         # The job stays queued with dispatched_at set; the reaper sends it again.
         logger.exception("labs: could not enqueue job %s", job_id)
-    _group_send(queue_group(queue), {"type": "labs.queue_moved"})
+    group_send(queue_group(queue), {"type": "labs.queue_moved"})
 
 
 # --- claim --------------------------------------------------------------------------------------
@@ -296,7 +296,7 @@ def lab_job_claim(job_id: uuid.UUID | str, worker: str, task_id: str = "") -> La
         return None
     job = LabJob.objects.select_related("lab", "owner").get(pk=job_id)
     _push_state_after_commit(job)
-    transaction.on_commit(lambda: _group_send(queue_group(job.queue), {"type": "labs.queue_moved"}))
+    transaction.on_commit(lambda: group_send(queue_group(job.queue), {"type": "labs.queue_moved"}))
     return job
 
 
@@ -306,305 +306,13 @@ def _push_state_after_commit(job: LabJob) -> None:
     def push() -> None:
         fresh = LabJob.objects.select_related("lab").filter(pk=job_id).first()
         if fresh is not None:
-            _group_send(labjob_group(job_id), {"type": "labjob.events", "events": [], "job": lab_job_snapshot(fresh)})
+            group_send(labjob_group(job_id), {"type": "labjob.events", "events": [], "job": lab_job_snapshot(fresh)})
 
     transaction.on_commit(push)
 
 
-# --- events -------------------------------------------------------------------------------------
-
-MAX_METRICS = 64
-
-
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-
-
-def _clean_text(value: str) -> str:
-    """jsonb refuses NUL, and a lone surrogate ("\\ud800" in the runner's JSON) cannot even be
-    encoded as UTF-8 for the database: both become U+FFFD."""
-    return _UNSTORABLE.sub("\ufffd", value)
-
-
-def _clean_json(value: Any, depth: int = 0) -> Any:
-    """Make untrusted runner output storable: no NUL or lone surrogates; bound nesting."""
-    if depth > 8:
-        return None
-    if isinstance(value, str):
-        return _clean_text(value)
-    if isinstance(value, dict):
-        return {_clean_text(str(k))[:100]: _clean_json(v, depth + 1) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean_json(v, depth + 1) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _fold(job_state: dict[str, Any], type_: str, payload: dict[str, Any]) -> None:
-    """Fold one event into the job's aggregates: last value per metric, progress, result."""
-    metrics = job_state["metrics"]
-    if type_ == "metric":
-        name = payload.get("name")
-        if isinstance(name, str) and name and _is_number(payload.get("value")):
-            if name in metrics or len(metrics) < MAX_METRICS:
-                metrics[name[:64]] = payload["value"]
-    elif type_ == "progress":
-        fraction = payload.get("fraction")
-        if _is_number(fraction):
-            job_state["progress"] = max(0.0, min(1.0, float(fraction)))
-        message = payload.get("message")
-        if isinstance(message, str):
-            job_state["progress_message"] = message[:200]
-    elif type_ == "result":
-        for name, value in (payload.get("metrics") or {}).items() if isinstance(payload.get("metrics"), dict) else ():
-            if _is_number(value) and (name in metrics or len(metrics) < MAX_METRICS):
-                metrics[str(name)[:64]] = value
-        job_state["result"] = {k: v for k, v in payload.items() if k != "metrics"}
-
-
-def lab_job_events_record(
-    job: LabJob, events: Iterable[RunnerEvent | tuple[str, dict[str, Any]]], *, attempt: int | None = None
-) -> int:
-    """Persist a batch of events in one transaction and push it to ``labjob.<id>`` after commit.
-
-    Sequence numbers are the job's own (``last_event_seq + 1 ...``), continuous across
-    attempts, whatever the runner numbered. With ``attempt`` the write only happens while
-    this claim still owns the running job (else :class:`JobLost`); it also stamps the
-    heartbeat. Returns the last seq written.
-    """
-    batch = []
-    for event in events:
-        type_, payload = (event.type, event.payload) if isinstance(event, RunnerEvent) else event
-        batch.append((type_, _clean_json(payload if isinstance(payload, dict) else {"value": payload})))
-    if not batch:
-        return job.last_event_seq
-    with transaction.atomic():
-        rows = LabJob.objects.select_for_update().filter(pk=job.pk)
-        if attempt is not None:
-            rows = rows.filter(status=Status.RUNNING, attempts=attempt)
-        row = rows.values("last_event_seq", "metrics", "progress", "progress_message", "result", "status").first()
-        if row is None:
-            raise JobLost(f"job {job.pk} is no longer running under attempt {attempt}")
-        state = {
-            "metrics": dict(row["metrics"] or {}),
-            "progress": row["progress"],
-            "progress_message": row["progress_message"],
-            "result": row["result"],
-        }
-        seq = row["last_event_seq"]
-        objs = []
-        for type_, payload in batch:
-            seq += 1
-            objs.append(LabJobEvent(job_id=job.pk, seq=seq, type=type_, payload=payload))
-            _fold(state, type_, payload)
-        LabJobEvent.objects.bulk_create(objs)
-        fields = {"last_event_seq": seq, **state}
-        if attempt is not None:
-            fields["heartbeat_at"] = timezone.now()
-        LabJob.objects.filter(pk=job.pk).update(**fields)
-        for name, value in fields.items():
-            setattr(job, name, value)
-        message = {
-            "type": "labjob.events",
-            "events": [{"seq": e.seq, "type": e.type, "payload": e.payload} for e in objs],
-            "job": {"status": row["status"], "progress": state["progress"],
-                    "progress_message": state["progress_message"], "metrics": state["metrics"],
-                    "last_event_seq": seq},
-        }
-        group = labjob_group(job.pk)
-        transaction.on_commit(lambda: _group_send(group, message))
-    return seq
-
 
 # --- the worker side: running one claimed job ---------------------------------------------------
-
-
-class _JobSession:
-    """The worker's view of one running job: writes its events, heartbeats, watches for cancel.
-
-    ``on_event`` and ``should_cancel`` run in the worker's thread (``SandboxBackend.run``
-    promises that). Events are written by one flusher thread (its own DB connection), so a
-    quiet job's line is never held back waiting for the sandbox loop's next poll:
-
-    - an event that follows a quiet spell (no event for QUIET_SECONDS) is written and
-      pushed at once: sparse output (a line a second) costs no batching delay;
-    - during a burst: one write per LABS_EVENT_BATCH_SECONDS, or as soon as
-      LABS_EVENT_BATCH_SIZE events are waiting (a loss every step = 5 writes a second).
-
-    If a write finds the job no longer ours (:class:`JobLost`) the next callback raises it,
-    and ``run`` stops the sandbox.
-
-    Caps (the runner is untrusted): every event it sends counts toward LABS_MAX_EVENTS_PER_JOB
-    and its JSON size toward LABS_MAX_EVENT_BYTES_PER_JOB. Passing either sets
-    ``limit_reason``, drops what follows and makes ``should_cancel`` true, so the sandbox is
-    stopped through the cancel path and the job ends failed with that reason. Consecutive
-    progress events waiting for the same write are coalesced into the latest one (a progress
-    bar needs no history), so a tight progress loop stores a few rows a second.
-    """
-
-    QUIET_SECONDS = 0.05
-
-    def __init__(self, job: LabJob):
-        self.job = job
-        self.attempt = job.attempts
-        self.last_heartbeat = time.monotonic()
-        self.last_cancel_check = 0.0
-        self.cancelled = False
-        self.stderr_tail: deque[str] = deque(maxlen=25)
-        self.artifacts: list[dict[str, Any]] = []
-        self.batch_size = settings.LABS_EVENT_BATCH_SIZE
-        self.batch_seconds = settings.LABS_EVENT_BATCH_SECONDS
-        self._buffer: list[tuple[str, dict[str, Any]]] = []
-        self._wake = threading.Condition()
-        self._closing = False
-        self._urgent = False
-        self._idle = True  # nothing buffered and nothing being written
-        self._last_write = 0.0
-        self._last_event_at = 0.0
-        self._first_gap = 0.0  # quiet time before the oldest buffered event
-        self._error: BaseException | None = None
-        self.events_seen = 0
-        self.event_bytes = 0
-        self.limit_reason = ""
-        self._thread = threading.Thread(target=self._flusher, name=f"labjob-events-{job.pk}", daemon=True)
-        self._thread.start()
-
-    # --- called from the worker's thread ---------------------------------------------------
-
-    def notice(self, text: str) -> None:
-        self._append(("log", {"stream": "sandbox", "line": text}))
-
-    def on_event(self, event: RunnerEvent) -> None:
-        self._raise_if_failed()
-        if self.limit_reason:
-            return  # the sandbox is being stopped; nothing more is kept
-        payload = _clean_json(event.payload if isinstance(event.payload, dict) else {"value": event.payload})
-        self.events_seen += 1
-        self.event_bytes += len(json.dumps(payload, ensure_ascii=False, default=str)) + len(event.type)
-        max_events, max_bytes = settings.LABS_MAX_EVENTS_PER_JOB, settings.LABS_MAX_EVENT_BYTES_PER_JOB
-        if self.events_seen > max_events:
-            self._limit(f"Event limit reached: the job sent more than {max_events:,} events (progress, metrics, "
-                        "log lines), so it was stopped. Report progress and metrics less often, for example "
-                        "every 100 steps.")
-            return
-        if self.event_bytes > max_bytes:
-            self._limit(f"Event limit reached: the job sent more than {_size_text(max_bytes)} of events, so it was "
-                        "stopped. Send fewer or smaller events (print less, report metrics less often).")
-            return
-        if event.type == "log" and payload.get("stream") == "stderr":
-            self.stderr_tail.append(str(payload.get("line", "")))
-        elif event.type == "artifact":
-            self.artifacts.append(payload)
-        self._append((event.type, payload), coalesce=event.type == "progress")
-
-    def _limit(self, reason: str) -> None:
-        self.limit_reason = reason
-        self.notice(reason)
-
-    def should_cancel(self) -> bool:
-        self._raise_if_failed()
-        if self.limit_reason:
-            return True
-        now = time.monotonic()
-        if now - self.last_heartbeat >= settings.LABS_HEARTBEAT_SECONDS:
-            self._heartbeat(now)
-        # The Redis key makes cancellation quick without a database read every half second;
-        # the heartbeat re-reads cancel_requested in case the key was lost.
-        if not self.cancelled and now - self.last_cancel_check >= 0.25:
-            self.last_cancel_check = now
-            if cache.get(cancel_key(self.job.pk)):
-                self.cancelled = True
-        return self.cancelled
-
-    def flush(self) -> None:
-        """Wait until everything appended so far is written (raises the flusher's error)."""
-        with self._wake:
-            self._urgent = True
-            self._wake.notify_all()
-            while not self._idle and self._error is None:
-                self._wake.wait(0.05)
-        self._raise_if_failed()
-
-    def close(self) -> None:
-        """Write what is left and stop the flusher thread."""
-        with self._wake:
-            self._closing = True
-            self._wake.notify_all()
-        self._thread.join()
-        self._raise_if_failed()
-
-    def _append(self, item: tuple[str, dict[str, Any]], *, coalesce: bool = False) -> None:
-        now = time.monotonic()
-        with self._wake:
-            if not self._buffer:
-                self._first_gap = now - self._last_event_at
-            self._last_event_at = now
-            if coalesce and self._buffer and self._buffer[-1][0] == item[0]:
-                self._buffer[-1] = item  # the newer progress replaces the unwritten older one
-                return
-            self._buffer.append(item)
-            self._idle = False
-            self._wake.notify_all()
-
-    def _raise_if_failed(self) -> None:
-        if self._error is not None:
-            raise self._error
-
-    def _heartbeat(self, now: float) -> None:
-        alive = LabJob.objects.filter(
-            pk=self.job.pk, status=Status.RUNNING, attempts=self.attempt, cancel_requested=False
-        ).update(heartbeat_at=timezone.now())
-        self.last_heartbeat = now
-        if alive:
-            return
-        row = LabJob.objects.filter(pk=self.job.pk).values("status", "attempts", "cancel_requested").first()
-        if row and row["status"] == Status.RUNNING and row["attempts"] == self.attempt and row["cancel_requested"]:
-            LabJob.objects.filter(pk=self.job.pk).update(heartbeat_at=timezone.now())
-            self.cancelled = True
-            return
-        raise JobLost(f"job {self.job.pk} was taken from attempt {self.attempt}")
-
-    # --- the flusher thread ---------------------------------------------------------------
-
-    def _flusher(self) -> None:
-        try:
-            while True:
-                with self._wake:
-                    while not self._buffer and not self._closing:
-                        self._idle = True
-                        self._wake.notify_all()
-                        self._wake.wait()
-                    if not self._buffer:
-                        self._idle = True
-                        return
-                    # After a quiet spell write at once; inside a burst wait out the window.
-                    until = 0.0 if self._first_gap >= self.QUIET_SECONDS else self._last_write + self.batch_seconds
-                    while len(self._buffer) < self.batch_size and not (self._closing or self._urgent):
-                        remaining = until - time.monotonic()
-                        if remaining <= 0:
-                            break
-                        self._wake.wait(remaining)
-                    batch, self._buffer = self._buffer, []
-                    self._urgent = False
-                lab_job_events_record(self.job, batch, attempt=self.attempt)
-                self._last_write = time.monotonic()
-        except BaseException as exc:
-            self._error = exc
-            with self._wake:
-                self._idle = True
-                self._wake.notify_all()
-        finally:
-            connection.close()  # this thread's own connection
-
-
-def _size_text(size: int) -> str:
-    if size >= 1024 * 1024:
-        return f"{size / (1024 * 1024):.3g} MB"
-    return f"{max(1, round(size / 1024))} KB"
 
 
 def _limits(lab: Lab) -> SandboxLimits:
@@ -623,7 +331,7 @@ def lab_job_execute(job: LabJob) -> LabJob | None:
     backend's own explanation. Returns the final job, or None when the job was taken from
     this worker meanwhile (the sandbox is stopped then, and nothing more is written).
     """
-    session = _JobSession(job)
+    session = JobSession(job)
     work_dir = lab_job_work_dir(job)
     backend = None
     try:
@@ -727,12 +435,19 @@ def _reason(job: LabJob, exit_status: ExitStatus, stderr_tail: Sequence[str]) ->
     if reason == "event_limit":
         return detail
     error = (job.result or {}).get("error") if isinstance(job.result, dict) else None
-    who = "Error in your code" if job.lab.kind == "custom-script" else "The lab program stopped with an error"
-    text = f"{who}: {error or detail}"
+    text = f"{_failure_wording(job.lab)}: {error or detail}"
     tail = [line for line in stderr_tail if line.strip()][-15:]
     if tail:
         text += "\n\nLast lines of the error output:\n" + "\n".join(tail)
     return text
+
+
+def _failure_wording(lab: Lab) -> str:
+    """The kind's own opening for "the runner stopped with an error" (a lab whose kind is gone: the default)."""
+    try:
+        return kinds.get_kind(lab.kind).failure_wording
+    except NotFound:
+        return kinds.LabKind.failure_wording
 
 
 def lab_job_finish(
@@ -798,7 +513,7 @@ def _job_close(
             metrics = row.metrics
         if status == Status.CANCELLED:
             reason = _cancel_reason(row)
-        notes = _artifacts_store(row, artifacts, work_dir) if work_dir is not None else []
+        notes = artifacts_store(row, artifacts, work_dir) if work_dir is not None else []
         if notes:
             reason += "\n" + "\n".join(notes)
         row.status = status
@@ -815,7 +530,7 @@ def _job_close(
         if usage:
             row.cpu_seconds = usage.get("cpu_seconds")
             row.peak_memory_mb = usage.get("peak_memory_mb")
-        row.evidence_sha256 = _evidence(row) if status == Status.SUCCEEDED else ""
+        row.evidence_sha256 = evidence_sha256(row) if status == Status.SUCCEEDED else ""
         row.save(update_fields=[
             "status", "reason", "exit_reason", "exit_code", "finished_at", "metrics", "grade", "progress",
             "charged_minutes", "cpu_seconds", "peak_memory_mb", "evidence_sha256",
@@ -825,13 +540,13 @@ def _job_close(
 
         def announce() -> None:
             fresh = LabJob.objects.select_related("lab").get(pk=job_id)
-            _group_send(labjob_group(job_id), {"type": "labjob.events", "events": [], "job": lab_job_snapshot(fresh)})
-            _group_send(user_group(owner_id), {"type": "notify", "payload": {
+            group_send(labjob_group(job_id), {"type": "labjob.events", "events": [], "job": lab_job_snapshot(fresh)})
+            group_send(user_group(owner_id), {"type": "notify", "payload": {
                 "kind": "labjob.finished", "job_id": str(job_id), "lab": fresh.lab.title, "status": fresh.status,
                 "url": reverse("labs:job-detail", kwargs={"job_id": job_id}),
             }})
             if from_status == Status.QUEUED:
-                _group_send(queue_group(queue), {"type": "labs.queue_moved"})
+                group_send(queue_group(queue), {"type": "labs.queue_moved"})
             cache.delete(cancel_key(job_id))
 
         transaction.on_commit(announce)
@@ -848,65 +563,6 @@ def _cancel_reason(row: LabJob) -> str:
     if by.pk == row.owner_id:
         return "Cancelled by you."
     return f"Cancelled by {by} (support)."
-
-
-def _artifacts_store(job: LabJob, announced: Sequence[dict[str, Any]], work_dir: Path) -> list[str]:
-    """Copy the files the runner announced into storage, hashing them ourselves.
-
-    The runner is untrusted: paths are resolved inside the work dir (no symlinks out),
-    sizes and counts are capped, and its own sha256 claim is ignored.
-    """
-    notes: list[str] = []
-    limit = settings.LABS_MAX_ARTIFACT_MB * 1024 * 1024
-    seen: set[str] = set()
-    for payload in announced:
-        name = str(payload.get("path") or payload.get("name") or "")
-        if not name or name in seen:
-            continue
-        if len(seen) >= settings.LABS_MAX_ARTIFACTS_PER_JOB:
-            notes.append(f"Only the first {settings.LABS_MAX_ARTIFACTS_PER_JOB} files were kept.")
-            break
-        seen.add(name)
-        try:
-            path = resolve_artifact_path(work_dir, name)
-        except SandboxError as exc:
-            notes.append(f"File not kept: {exc.message}")
-            continue
-        size = path.stat().st_size
-        if size > limit:
-            notes.append(
-                f"File {name} not kept: {size // (1024 * 1024)} MB is over the "
-                f"{settings.LABS_MAX_ARTIFACT_MB} MB limit."
-            )
-            continue
-        digest = hashlib.sha256()
-        with path.open("rb") as fh:
-            image_type = sniff_image_type(fh.read(16)) or ""  # from the bytes, never the name
-            fh.seek(0)
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(chunk)
-        Artifact.objects.filter(job=job, name=name).delete()  # from an earlier attempt
-        artifact = Artifact(job=job, name=name[:255], kind=str(payload.get("kind", ""))[:64], size=size,
-                            sha256=digest.hexdigest(), image_type=image_type)
-        with path.open("rb") as fh:
-            artifact.file.save(PurePosixPath(name).name, File(fh), save=False)
-        artifact.save()
-    return notes
-
-
-def _evidence(job: LabJob) -> str:
-    """A hash over what was run and what came out; anyone holding the record can recompute it."""
-    runner_file = Path(settings.BASE_DIR) / "gpu_workers" / "runners" / f"{kinds.get_kind(job.lab.kind).runner}.py"
-    runner_version = hashlib.sha256(runner_file.read_bytes()).hexdigest() if runner_file.is_file() else ""
-    record = {
-        "job": str(job.pk),
-        "lab": job.lab.slug,
-        "params": job.params,
-        "metrics": job.metrics,
-        "artifacts": sorted((a.name, a.sha256) for a in job.artifacts.all()),
-        "runner_sha256": runner_version,
-    }
-    return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()
 
 
 # --- cancel ---------------------------------------------------------------------------------------
@@ -970,87 +626,19 @@ def _is_uuid(value: Any) -> bool:
     return True
 
 
+
 # --- the reaper -------------------------------------------------------------------------------
 
 
 def lab_jobs_reap(*, stale_after: float | None = None, redispatch_after: float | None = None) -> dict[str, int]:
-    """Repair what a vanished worker left behind; safe to run anywhere, any time, twice.
+    """Requeue or fail jobs whose worker vanished; re-send lost messages; dispatch what waits.
 
-    - ``running`` with no heartbeat for ``stale_after`` seconds: the worker is gone (its
-      sandbox died with it: bwrap --die-with-parent). Requeued once (attempts < LABS_MAX_ATTEMPTS),
-      otherwise failed with reason "worker lost". A requested cancel ends it ``cancelled``.
-    - ``queued`` and handed to Celery more than ``redispatch_after`` seconds ago: the message
-      is sent again (a lost message; the claim makes a duplicate harmless).
-    - ``queued`` and never handed over while its learner and its queue have a free slot:
-      dispatched.
+    The rules are in :func:`apps.labs.reaper.lab_jobs_reap`. The reaper is built from this
+    module's verbs, so it is imported when called rather than at the top.
     """
-    stale_after = settings.LABS_HEARTBEAT_STALE_SECONDS if stale_after is None else stale_after
-    redispatch_after = settings.LABS_REDISPATCH_AFTER_SECONDS if redispatch_after is None else redispatch_after
-    now = timezone.now()
-    counts = {"requeued": 0, "failed": 0, "cancelled": 0, "redispatched": 0, "dispatched": 0}
+    from apps.labs import reaper
 
-    stale = LabJob.objects.filter(status=Status.RUNNING, heartbeat_at__lt=now - timedelta(seconds=stale_after))
-    for job in stale.select_related("lab"):
-        outcome = _reap_one(job, stale_before=now - timedelta(seconds=stale_after))
-        if outcome:
-            counts[outcome] += 1
-
-    stuck = LabJob.objects.filter(
-        status=Status.QUEUED, dispatched_at__lt=now - timedelta(seconds=redispatch_after)
-    ).values_list("pk", "queue")
-    for job_id, queue in stuck:
-        task_id = str(uuid.uuid4())
-        with transaction.atomic():
-            if LabJob.objects.filter(pk=job_id, status=Status.QUEUED,
-                                     dispatched_at__lt=now - timedelta(seconds=redispatch_after)).update(
-                dispatched_at=timezone.now(), celery_task_id=task_id
-            ):
-                transaction.on_commit(lambda j=job_id, q=queue, t=task_id: _send_run_task(j, q, t))
-                counts["redispatched"] += 1
-
-    waiting = LabJob.objects.filter(status=Status.QUEUED, dispatched_at__isnull=True).values_list("queue", flat=True)
-    for queue in set(waiting.distinct()):
-        counts["dispatched"] += len(lab_job_dispatch(queue=queue))
-    if any(counts.values()):
-        logger.info("labs reaper: %s", counts)
-    return counts
-
-
-def _reap_one(job: LabJob, *, stale_before: Any) -> str | None:
-    with transaction.atomic():
-        _lock_owner(job.owner_id)
-        row = (
-            LabJob.objects.select_for_update(skip_locked=True)
-            .filter(pk=job.pk, status=Status.RUNNING, heartbeat_at__lt=stale_before)
-            .first()
-        )
-        if row is None:
-            return None  # it came back to life, or another reaper got it
-        lost = (
-            f"{WORKER_LOST.capitalize()}: the machine running this job ({row.worker or 'unknown'}) stopped "
-            "responding"
-        )
-        if row.cancel_requested:
-            _job_close(row, status=Status.CANCELLED, reason="Cancelled.", exit_reason="cancelled",
-                       attempt=row.attempts)
-            return "cancelled"
-        if row.attempts < settings.LABS_MAX_ATTEMPTS:
-            LabJob.objects.filter(pk=row.pk).update(
-                status=Status.QUEUED, dispatched_at=None, started_at=None, heartbeat_at=None, worker="",
-                progress=None, progress_message="",
-            )
-            lab_job_events_record(row, [("log", {
-                "stream": "sandbox",
-                "line": f"{lost}; the job was put back in the queue (attempt {row.attempts + 1} of "
-                        f"{settings.LABS_MAX_ATTEMPTS} next).",
-            })])
-            lab_job_dispatch(owner_id=row.owner_id, queue=row.queue, locked=True)
-            _push_state_after_commit(row)
-            return "requeued"
-        _job_close(row, status=Status.FAILED, exit_reason="worker_lost", attempt=row.attempts,
-                   reason=f"{lost} and it had already been retried, so it was stopped ({WORKER_LOST}). "
-                          "Please start it again.")
-        return "failed"
+    return reaper.lab_jobs_reap(stale_after=stale_after, redispatch_after=redispatch_after)
 
 
 def lab_job_params_error_field(exc: ApplicationError) -> str | None:

@@ -11,10 +11,10 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
+from apps.labs.groups import group_send
 from apps.labs.models import LabJob, LabJobEvent
 from apps.labs.sandbox import ExitStatus
 from apps.labs.services import (
-    _group_send,
     lab_job_claim,
     lab_job_events_record,
     lab_job_finish,
@@ -113,7 +113,7 @@ def test_owner_gets_replay_then_live_events_without_gaps_or_duplicates(running_j
         events = await database_sync_to_async(
             lambda: [{"seq": e.seq, "type": e.type, "payload": e.payload}
                      for e in LabJobEvent.objects.filter(job=job, seq__gte=3).order_by("seq")])()
-        await database_sync_to_async(_group_send)(
+        await database_sync_to_async(group_send)(
             labjob_group(job.pk), {"type": "labjob.events", "events": events, "job": {"last_event_seq": 5}})
         assert await comm.receive_nothing(timeout=0.3)
 

@@ -18,11 +18,10 @@ from django.urls import reverse
 
 from apps.core.roles import SUPPORT
 from apps.labs import consumers as labs_consumers
+from apps.labs.job_events import JobSession, clean_json
 from apps.labs.models import Artifact, LabJob, LabJobEvent
 from apps.labs.sandbox import ExitStatus, RunnerEvent
 from apps.labs.services import (
-    _clean_json,
-    _JobSession,
     lab_job_claim,
     lab_job_events_record,
     lab_job_execute,
@@ -199,7 +198,7 @@ def test_the_html_form_refuses_bad_params_with_400_on_the_field(client, labs, le
 
 
 def test_clean_json_replaces_lone_surrogates_and_nul_in_values_and_keys():
-    cleaned = _clean_json({"m\ud800": ["a\udfffb", "c\x00d"], "ok": "fine \u00e9"})
+    cleaned = clean_json({"m\ud800": ["a\udfffb", "c\x00d"], "ok": "fine \u00e9"})
     assert cleaned == {"m\ufffd": ["a\ufffdb", "c\ufffdd"], "ok": "fine \u00e9"}
     json.dumps(cleaned).encode()  # storable: encodes as UTF-8
     cleaned["m\ufffd"][0].encode("utf-8")
@@ -270,7 +269,7 @@ def test_progress_events_are_coalesced_and_still_count_toward_the_cap(labs, lear
     settings.LABS_MAX_EVENTS_PER_JOB = 1000
     settings.LABS_EVENT_BATCH_SECONDS = 30  # nothing is written until flush: all coalesce
     job = _running(labs, learner)
-    session = _JobSession(job)
+    session = JobSession(job)
     try:
         for i in range(1500):
             session.on_event(RunnerEvent(i + 1, "progress", {"fraction": i / 1500}))

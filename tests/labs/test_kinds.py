@@ -71,3 +71,29 @@ def test_grade_per_target_and_overall():
     missing = kinds.grade(targets, {"accuracy": "high"})
     assert missing["passed"] is False and missing["targets"][0]["actual"] is None
     assert kinds.grade([], {"x": 1})["passed"] is None
+
+
+def test_each_kind_names_its_runner_module_and_the_file_exists():
+    for kind in kinds.all_kinds():
+        path = kind.runner_file()
+        assert path is not None and path.is_file(), kind.slug
+        assert kind.runner_module == f"{kinds.RUNNERS_PACKAGE}.{kind.runner}"
+        assert path.stem == kind.runner and path.parent.name == "runners"
+    assert kinds.get_kind("custom-script").failure_wording == "Error in your code"
+    assert kinds.get_kind("spam-classifier").failure_wording != "Error in your code"
+
+
+def test_char_gpt_offers_threads_within_what_its_runner_accepts():
+    from gpu_workers.runners import char_gpt
+
+    spec = {p["name"]: p for p in kinds.get_kind("char-gpt").schema_json()}["threads"]
+    low, high = char_gpt.LIMITS["threads"]
+    assert spec["type"] == "int" and low <= spec["min"] <= spec["default"] <= spec["max"] <= high
+    assert char_gpt._params({"threads": spec["max"]})["threads"] == spec["max"]
+    with pytest.raises(ApplicationError):
+        kinds.params_clean(kinds.get_kind("char-gpt").schema_json(), {"threads": spec["max"] + 1})
+
+
+def test_preflight_sees_no_registry_entries_for_a_schema_without_model_or_dataset_params():
+    schema = kinds.get_kind("char-gpt").schema_json()
+    assert kinds.resolve_for_preflight(schema, kinds.params_clean(schema, {})) == {}

@@ -359,17 +359,17 @@ def test_execute_stops_quietly_when_the_job_was_taken_away(labs, learner, no_cel
 
 @pytest.mark.django_db(transaction=True)  # the event writer has its own connection
 def test_event_writer_batches_bursts_and_writes_a_lone_event_at_once(labs, learner, no_celery, monkeypatch, settings):
-    from apps.labs import services
+    from apps.labs import job_events
     from apps.labs.sandbox import RunnerEvent
 
     writes: list[int] = []
-    real = services.lab_job_events_record
-    monkeypatch.setattr(services, "lab_job_events_record",
+    real = job_events.lab_job_events_record
+    monkeypatch.setattr(job_events, "lab_job_events_record",
                         lambda job, batch, attempt=None: writes.append(len(batch)) or real(job, batch, attempt=attempt))
     # A batch window far longer than the waits below: an event held for batching would miss them.
     settings.LABS_EVENT_BATCH_SECONDS = 30
     job = _running(labs, learner)
-    session = services._JobSession(job)
+    session = job_events.JobSession(job)
     try:
         for seq in range(1, 121):
             session.on_event(RunnerEvent(seq, "log", {"stream": "stdout", "line": f"burst {seq}"}))
@@ -384,3 +384,89 @@ def test_event_writer_batches_bursts_and_writes_a_lone_event_at_once(labs, learn
     finally:
         session.close()
     assert list(LabJobEvent.objects.filter(job=job).values_list("seq", flat=True)) == list(range(1, 122))
+
+
+@pytest.mark.django_db(transaction=True)  # the event writer has its own connection
+def test_event_writer_writes_the_runners_first_event_at_once_right_after_the_notice(
+        labs, learner, no_celery, monkeypatch, settings):
+    from apps.labs import job_events
+    from apps.labs.sandbox import RunnerEvent
+
+    writes: list[list[str]] = []
+    real = job_events.lab_job_events_record
+    monkeypatch.setattr(job_events, "lab_job_events_record", lambda job, batch, attempt=None: writes.append(
+        [type_ for type_, _ in batch]) or real(job, batch, attempt=attempt))
+    # Every event counts as part of a burst and a batch window is far longer than the waits
+    # below: only the first-event rule can get the runner's first event written in time.
+    monkeypatch.setattr(job_events.JobSession, "QUIET_SECONDS", 3600)
+    settings.LABS_EVENT_BATCH_SECONDS = 30
+    job = _running(labs, learner)
+    session = job_events.JobSession(job)
+    try:
+        session.notice("Starting in the test sandbox.")  # the worker's own line, as lab_job_execute writes it
+        wait_for(lambda: LabJob.objects.get(pk=job.pk).last_event_seq == 1, 5, message="the notice was not written")
+        session.on_event(RunnerEvent(1, "progress", {"fraction": 0.0, "message": "loading PyTorch"}))
+        wait_for(lambda: LabJob.objects.get(pk=job.pk).last_event_seq == 2, 5,
+                 message="the runner's first event waited for the batch window")
+        assert LabJob.objects.get(pk=job.pk).progress_message == "loading PyTorch"
+        session.on_event(RunnerEvent(2, "log", {"stream": "stdout", "line": "second"}))
+        session.on_event(RunnerEvent(3, "log", {"stream": "stdout", "line": "third"}))
+        session.flush()
+    finally:
+        session.close()
+    # The notice, then the first event on its own; later events of the burst were batched.
+    assert writes == [["log"], ["progress"], ["log", "log"]]
+
+
+def test_submit_runs_the_kinds_preflight_before_anything_is_queued(labs, learner, no_celery, monkeypatch):
+    import dataclasses
+
+    from apps.labs import kinds
+
+    calls: list[tuple[dict, dict]] = []
+
+    def preflight(params: dict, resolved: dict) -> None:
+        calls.append((params, resolved))
+        if params["n_embd"] * params["block_size"] > 128 * 128:
+            raise ApplicationError("This model needs about 9 GB and the lab allows 2 GB; use fewer blocks.",
+                                   field="params.n_embd")
+
+    kind = kinds.get_kind("char-gpt")
+    monkeypatch.setitem(kinds._registry(), "char-gpt", dataclasses.replace(kind, preflight=preflight))
+
+    with pytest.raises(ApplicationError) as refused:
+        lab_job_submit(user=learner, lab="char-gpt", params={"n_embd": 256, "block_size": 256})
+    assert "needs about 9 GB" in refused.value.message and refused.value.field == "params.n_embd"
+    assert not LabJob.objects.exists() and no_celery == []
+    # The hook sees the cleaned params (defaults filled in) and, with no registry params, no entries.
+    assert calls[0][0]["steps"] == 200 and calls[0][0]["n_embd"] == 256 and calls[0][1] == {}
+
+    job = lab_job_submit(user=learner, lab="char-gpt", params={"steps": 20})
+    assert job.status == "queued" and len(calls) == 2
+
+
+def test_submit_with_a_refusing_preflight_answers_400_over_the_api(labs, learner, no_celery, monkeypatch,
+                                                                    api_client):
+    import dataclasses
+
+    from apps.labs import kinds
+
+    def preflight(params: dict, resolved: dict) -> None:
+        raise ApplicationError("Would need about 3 GB of memory; this lab allows 1 GB.")
+
+    kind = kinds.get_kind("spam-classifier")
+    monkeypatch.setitem(kinds._registry(), "spam-classifier", dataclasses.replace(kind, preflight=preflight))
+    api_client.force_authenticate(learner)
+    response = api_client.post("/api/v1/labs/jobs/", {"lab": "spam-classifier", "params": {}}, format="json")
+    assert response.status_code == 400, response.content
+    assert "about 3 GB" in response.json()["detail"]
+    assert not LabJob.objects.exists() and no_celery == []
+
+
+def test_a_failed_job_opens_with_its_kinds_own_wording(labs, learner, no_celery):
+    from apps.labs import kinds
+
+    job = _running(labs, learner, lab="char-gpt")
+    done = lab_job_finish(job, ExitStatus(1, "failed", "The program exited with code 1."))
+    assert done.reason.startswith(kinds.get_kind("char-gpt").failure_wording + ": ")
+    assert kinds.get_kind("custom-script").failure_wording == "Error in your code"
