@@ -1,4 +1,10 @@
-"""The launch form, generated from a lab's parameter schema (defaults, ranges, help)."""
+"""The launch form, generated from a lab's parameter schema (defaults, ranges, help).
+
+It renders; it does not validate. Its fields pass what was posted through untouched and
+``lab_job_submit`` checks it against the same schema (``kinds.params_clean``), so the
+form and the API refuse the same values with the same message, which the view puts on
+the field the message names. The browser gets min/max/step attributes as early feedback.
+"""
 
 from __future__ import annotations
 
@@ -22,37 +28,57 @@ def _help(spec: dict[str, Any]) -> str:
     )
 
 
+class _SchemaField(forms.Field):
+    """Hands back what was posted, never refusing it: no checks beyond the schema's own.
+
+    A number field's text becomes a number when it reads as one (so a message says
+    "got 5", not "got '5'"); anything else goes on as posted for the service to refuse.
+    """
+
+    def __init__(self, *, number: bool = False, **kwargs: Any):
+        self.number = number
+        super().__init__(required=False, **kwargs)
+
+    def to_python(self, value: Any) -> Any:
+        if self.number and isinstance(value, str) and value.strip():
+            try:
+                number = float(value)
+            except ValueError:
+                return value
+            return int(number) if number.is_integer() else number
+        return value
+
+
 def _field(spec: dict[str, Any]) -> forms.Field:
+    """A field that renders ``spec`` and hands back the posted value as it came."""
     kind = spec.get("type")
-    common = {"label": spec.get("label") or spec["name"], "help_text": _help(spec), "initial": spec.get("default")}
     attrs: dict[str, Any] = {}
     for key in ("min", "max", "step"):
         if spec.get(key) is not None:
             attrs[key] = spec[key]
+    widget: forms.Widget
     if kind == "int":
-        return forms.IntegerField(widget=forms.NumberInput(attrs=attrs), **common)
-    if kind == "float":
+        widget = forms.NumberInput(attrs=attrs)
+    elif kind == "float":
         attrs.setdefault("step", "any")
-        return forms.FloatField(widget=forms.NumberInput(attrs=attrs), **common)
-    if kind == "choice":
-        choices = [(str(c), str(c)) for c in spec.get("choices", [])]
-        return forms.ChoiceField(choices=choices, **common)
-    if kind == "bool":
-        return forms.BooleanField(required=False, **common)
-    if kind == "code":
-        return forms.CharField(
-            strip=False,
-            max_length=spec.get("max_length"),
-            widget=forms.Textarea(attrs={"rows": 16, "spellcheck": "false", "class": "code-input",
-                                         "autocapitalize": "off", "autocomplete": "off"}),
-            **common,
-        )
-    return forms.CharField(**common)
+        widget = forms.NumberInput(attrs=attrs)
+    elif kind == "choice":
+        widget = forms.Select(choices=[(str(c), str(c)) for c in spec.get("choices", [])])
+    elif kind == "bool":
+        widget = forms.CheckboxInput()
+    elif kind == "code":
+        widget = forms.Textarea(attrs={"rows": 16, "spellcheck": "false", "class": "code-input",
+                                       "autocapitalize": "off", "autocomplete": "off"})
+        if spec.get("max_length"):
+            widget.attrs["maxlength"] = spec["max_length"]
+    else:
+        widget = forms.TextInput()
+    return _SchemaField(number=kind in ("int", "float"), widget=widget, label=spec.get("label") or spec["name"],
+                        help_text=_help(spec), initial=spec.get("default"))
 
 
 class LabLaunchForm(forms.Form):
-    """Fields come from the schema; range checks are the service's (one source of truth),
-    the browser gets min/max/step attributes for early feedback."""
+    """Fields come from the schema; every check is the service's (see the module docstring)."""
 
     def __init__(self, schema: list[dict[str, Any]], *args: Any, initial_params: dict[str, Any] | None = None,
                  **kwargs: Any):
