@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from apps.llm.base import ChatResult, LLMError, LLMProvider, Message, StreamEvent, Usage
+from apps.llm.backends.sdk import SDKProvider
+from apps.llm.base import ChatResult, LLMError, Message, StreamEvent, Usage
 
 
-class AnthropicProvider(LLMProvider):
+class AnthropicProvider(SDKProvider):
+    sdk = "anthropic"
     name = "anthropic"
     label = "Anthropic"
 
@@ -72,31 +74,3 @@ class AnthropicProvider(LLMProvider):
             done=True, usage=Usage(final.usage.input_tokens or 0, final.usage.output_tokens or 0),
             model=final.model, finish_reason=final.stop_reason or "",
         )
-
-    def models(self) -> list[str]:
-        if self.options.get("MODELS"):
-            return list(self.options["MODELS"])
-        try:
-            return [m.id for m in self.client().models.list()]
-        except Exception as exc:
-            raise self._error(exc) from exc
-
-    def _error(self, exc: Exception) -> LLMError:
-        import anthropic
-
-        if isinstance(exc, LLMError):
-            return exc
-        if isinstance(exc, anthropic.APITimeoutError):
-            return LLMError(f"{self.label} did not answer within {self.timeout:g}s", provider=self.alias)
-        if isinstance(exc, anthropic.APIConnectionError):
-            return LLMError(f"{self.label} could not be reached", provider=self.alias)
-        if isinstance(exc, anthropic.APIStatusError):
-            status = exc.status_code
-            if status in (401, 403):
-                return LLMError(f"{self.label} rejected the API key (HTTP {status})", provider=self.alias,
-                                permanent=True, status=status)
-            if status == 429:
-                return LLMError(f"{self.label} is rate limiting us (HTTP 429)", provider=self.alias, status=status)
-            return LLMError(f"{self.label} answered HTTP {status}", provider=self.alias, permanent=status < 500,
-                            status=status)
-        return LLMError(f"{self.label} failed: {type(exc).__name__}", provider=self.alias)

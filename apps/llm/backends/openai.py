@@ -11,10 +11,12 @@ from collections.abc import Iterator
 
 from django.core.exceptions import ImproperlyConfigured
 
-from apps.llm.base import ChatResult, LLMError, LLMProvider, Message, StreamEvent, Usage
+from apps.llm.backends.sdk import SDKProvider
+from apps.llm.base import ChatResult, LLMError, Message, StreamEvent, Usage
 
 
-class OpenAIProvider(LLMProvider):
+class OpenAIProvider(SDKProvider):
+    sdk = "openai"
     name = "openai"
     label = "OpenAI"
     default_key_env = "OPENAI_API_KEY"
@@ -81,34 +83,6 @@ class OpenAIProvider(LLMProvider):
         except Exception as exc:
             raise self._error(exc) from exc
         yield StreamEvent(done=True, usage=usage, model=answered_by, finish_reason=finish)
-
-    def models(self) -> list[str]:
-        if self.options.get("MODELS"):
-            return list(self.options["MODELS"])
-        try:
-            return [m.id for m in self.client().models.list()]
-        except Exception as exc:
-            raise self._error(exc) from exc
-
-    def _error(self, exc: Exception) -> LLMError:
-        import openai
-
-        if isinstance(exc, LLMError):
-            return exc
-        if isinstance(exc, openai.APITimeoutError):
-            return LLMError(f"{self.label} did not answer within {self.timeout:g}s", provider=self.alias)
-        if isinstance(exc, openai.APIConnectionError):
-            return LLMError(f"{self.label} could not be reached", provider=self.alias)
-        if isinstance(exc, openai.APIStatusError):
-            status = exc.status_code
-            if status in (401, 403):
-                return LLMError(f"{self.label} rejected the API key (HTTP {status})", provider=self.alias,
-                                permanent=True, status=status)
-            if status == 429:
-                return LLMError(f"{self.label} is rate limiting us (HTTP 429)", provider=self.alias, status=status)
-            return LLMError(f"{self.label} answered HTTP {status}", provider=self.alias, permanent=status < 500,
-                            status=status)
-        return LLMError(f"{self.label} failed: {type(exc).__name__}", provider=self.alias)
 
 
 class OpenAICompatibleProvider(OpenAIProvider):
