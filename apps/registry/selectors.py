@@ -8,12 +8,10 @@ from typing import Any
 from django.conf import settings
 
 from apps.registry.models import DatasetEntry, ModelEntry, RegistryEntry
+from apps.registry.shipped import SMALL_LM
 
 #: The small causal LM `make run` builds on a fresh machine (apps/registry/management/commands/registry_build.py).
-DEFAULT_MODEL_SLUG = "zth-gpt2-small"
-EMBEDDING_MODEL_SLUG = "all-minilm-l6-v2"
-INSTRUCTION_DATASET_SLUG = "lora-instructions"
-RAG_DATASET_SLUG = "rag-curriculum"
+DEFAULT_MODEL_SLUG = SMALL_LM.slug
 
 #: Launch-parameter type -> the registry table it names.
 PARAM_MODELS: dict[str, type[RegistryEntry]] = {"model": ModelEntry, "dataset": DatasetEntry}

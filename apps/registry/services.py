@@ -15,7 +15,7 @@ from typing import Any
 from django.db import transaction
 
 from apps.core.errors import ApplicationError
-from apps.registry.builders import tree_sha256
+from apps.registry.builders import safetensors_param_count, tree_sha256
 from apps.registry.models import DatasetEntry, ModelEntry, RegistryEntry
 from apps.registry.selectors import PARAM_MODELS, registry_entry_host_path
 
@@ -83,28 +83,10 @@ def _model_meta_from_files(folder: Path) -> dict[str, Any]:
                 meta[key] = config[key]
     n_params = 0
     for shard in folder.glob("*.safetensors"):
-        n_params += _safetensors_params(shard)
+        n_params += safetensors_param_count(shard)
     if n_params:
         meta["n_params"] = n_params
     return meta
-
-
-def _safetensors_params(path: Path) -> int:
-    # The header is 8 bytes of length then JSON: shapes without loading any weight.
-    with path.open("rb") as handle:
-        size = int.from_bytes(handle.read(8), "little")
-        if size <= 0 or size > 100_000_000:
-            return 0
-        header = json.loads(handle.read(size))
-    total = 0
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        count = 1
-        for dim in info.get("shape", []):
-            count *= int(dim)
-        total += count
-    return total
 
 
 def registry_entry_verify(entry: RegistryEntry) -> RegistryEntry:

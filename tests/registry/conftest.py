@@ -1,0 +1,1 @@
+from tests.registry.fixtures import registry_files, registry_ready  # noqa: F401
