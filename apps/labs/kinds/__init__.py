@@ -4,10 +4,39 @@
 starts in the sandbox, its parameter schema (types, ranges, defaults, help text), sandbox
 limits, grading targets, queue and time estimate. ``about.html`` next to it says what the
 lab teaches (a Django template, rendered on the catalogue and launch pages).
-
-Adding a kind = adding a folder; ``lab_catalog_sync`` turns every kind into a ``Lab`` row.
+``lab_catalog_sync`` (run by ``load_content``) turns every kind into a ``Lab`` row.
 Schemas are stored on the row as plain JSON, so validation and grading below work on
-JSON (what an admin may have tuned), not on these dataclasses.
+JSON (what an admin may have tuned), not on these dataclasses. This schema is the only
+set of rules for parameters: the launch form renders it and ``lab_job_submit`` checks it
+(:func:`params_clean`) for the form and the API alike.
+
+Adding a kind, the whole checklist (no code outside these places changes):
+
+1. Runner: ``gpu_workers/runners/<runner>.py`` with ``run(spec, emitter)`` (see
+   ``protocol.py`` and ``char_gpt.py``). No Django; it reads ``spec["params"]``, writes only
+   in its work dir, reports through the emitter (progress, metric, log, artifact, result)
+   and records in its result the library versions, device, runner version and seed. Its
+   imports go in ``gpu_workers/runners/requirements.txt`` (the sandbox images install it).
+2. Folder ``apps/labs/kinds/<slug_with_underscores>/`` with ``__init__.py`` defining
+   ``KIND = LabKind(slug=..., runner="<runner>", ...)``: ``params`` (:class:`Param`, with
+   ranges, defaults and help), ``limits`` (:class:`~apps.labs.sandbox.SandboxLimits` fields),
+   ``targets`` (:class:`Target`, for grading), ``queue`` ("cpu" or "gpu"),
+   ``estimated_minutes`` (charged to the quota at submit), ``milestone_slug`` (its roadmap
+   topic), ``chart_metrics``/``key_metrics``, and where they apply:
+   - ``warm_imports``: slow imports a warm sandbox does ahead of the job (then add the kind
+     to ``LABS_WARM_POOL`` where it should be kept warm);
+   - ``failure_wording``: how a runner error opens ("Error in your code" for learner code);
+   - ``preflight(params, resolved)``: refuse before queueing what cannot run (raise
+     ``ApplicationError`` with the estimate, e.g. a model that would not fit in memory);
+     ``resolved`` holds the registry entries of its model/dataset params
+     (:func:`resolve_for_preflight`).
+3. ``about.html`` in the folder: what the lab teaches, in a learner's words.
+4. ``python manage.py load_content`` (or ``make run``) creates the ``Lab`` row.
+5. Tests: the runner at a tiny size (``run()`` with a recording emitter), the kind's
+   defaults valid under its schema and its preflight refusing (tests/labs/test_kinds.py
+   checks every kind's runner file, defaults and about page), and one end-to-end run
+   through the real worker and bubblewrap sandbox (``pytest.mark.sandbox``, see
+   tests/labs/test_e2e.py); GPU-only tests skip with a reason without CUDA.
 """
 
 from __future__ import annotations
