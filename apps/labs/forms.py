@@ -14,7 +14,7 @@ from django import forms
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from apps.labs.kinds import param_range_text
+from apps.labs.kinds import param_range_text, registry_choices
 
 
 def _help(spec: dict[str, Any]) -> str:
@@ -64,6 +64,8 @@ def _field(spec: dict[str, Any]) -> forms.Field:
         widget = forms.NumberInput(attrs=attrs)
     elif kind == "choice":
         widget = forms.Select(choices=[(str(c), str(c)) for c in spec.get("choices", [])])
+    elif kind in ("model", "dataset"):  # the ready registry entries of the param's registry_kind
+        widget = forms.Select(choices=[(slug, f"{title} ({slug})") for slug, title in registry_choices(spec)])
     elif kind == "bool":
         widget = forms.CheckboxInput()
     elif kind == "code":

@@ -61,6 +61,7 @@ from apps.labs.sandbox import (
     work_dir_release,
 )
 from apps.labs.selectors import lab_job_cancellable_by, lab_job_snapshot, lab_job_visible_to, lab_quota
+from apps.registry.services import RegistryError, registry_params_resolve
 
 # Re-exported: callers import every labs write (and the group names) from here.
 __all__ = [
@@ -347,6 +348,12 @@ def lab_job_execute(job: LabJob) -> LabJob | None:
         job.sandbox_backend = backend.name
         kind = kinds.get_kind(job.lab.kind)
         runner_params, files = kinds.input_files(job.lab.param_schema, job.params)
+        try:  # model/dataset slugs -> {"slug", "kind", "path": "/models/...", "meta"} (apps/registry)
+            runner_params = registry_params_resolve(job.lab.param_schema, runner_params)
+        except RegistryError as exc:
+            session.close()
+            return _job_close(job, status=Status.FAILED, exit_reason="unavailable", attempt=session.attempt,
+                              reason=exc.message)
         backend.release_work_dir(work_dir)  # a previous attempt's files (and quota mount)
         spec = JobSpec(job_id=str(job.pk), runner=kind.runner, params=runner_params, limits=_limits(job.lab),
                        work_dir=work_dir, files=files)

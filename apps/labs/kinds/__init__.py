@@ -55,7 +55,7 @@ from django.template import Template, engines
 
 from apps.core.errors import ApplicationError, NotFound
 
-PARAM_TYPES = ("int", "float", "choice", "bool", "code")
+PARAM_TYPES = ("int", "float", "choice", "bool", "code", "model", "dataset")
 TARGET_OPS = {">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, "<": lambda a, b: a < b}
 #: The package whose modules are runners: ``python -m gpu_workers.runners <LabKind.runner>``
 #: runs ``gpu_workers/runners/<runner>.py`` in the sandbox (gpu_workers/runners/protocol.py).
@@ -65,7 +65,11 @@ RUNNERS_PACKAGE = "gpu_workers.runners"
 @dataclass(frozen=True)
 class Param:
     """One launch parameter. ``file`` (for ``code``) writes the value to that input file
-    in the sandbox's work dir instead of passing it in ``params``."""
+    in the sandbox's work dir instead of passing it in ``params``.
+
+    ``model``/``dataset`` params hold the slug of a ready registry entry of ``registry_kind``
+    (apps/registry), e.g. ``Param("model", "model", "Model", "zth-gpt2-small",
+    registry_kind="causal-lm")``; the runner gets ``{"slug", "kind", "path", "meta"}``."""
 
     name: str
     type: str
@@ -78,6 +82,7 @@ class Param:
     choices: tuple[Any, ...] = ()
     max_length: int | None = None
     file: str | None = None
+    registry_kind: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = {k: v for k, v in asdict(self).items() if v not in (None, (), "")}
@@ -233,6 +238,11 @@ def param_range_text(spec: dict[str, Any]) -> str:
         return "true or false"
     if kind == "code":
         return f"up to {spec.get('max_length', 20000)} characters"
+    if kind in ("model", "dataset"):
+        slugs = [slug for slug, _title in registry_choices(spec)]
+        if not slugs:
+            return f"a ready {kind} from the registry (none is ready yet)"
+        return f"one of the ready {kind}s: " + ", ".join(slugs)
     low, high = spec.get("min"), spec.get("max")
     noun = "a whole number" if kind == "int" else "a number"
     if low is not None and high is not None:
@@ -242,6 +252,13 @@ def param_range_text(spec: dict[str, Any]) -> str:
     if high is not None:
         return f"{noun} of at most {_number_text(high)}"
     return noun
+
+
+def registry_choices(spec: dict[str, Any]) -> list[tuple[str, str]]:
+    """(slug, title) of the ready registry entries a ``model``/``dataset`` param may name."""
+    from apps.registry.selectors import registry_ready_choices
+
+    return registry_ready_choices(spec["type"], spec.get("registry_kind"))
 
 
 def params_clean(schema: list[dict[str, Any]], params: dict[str, Any] | None) -> dict[str, Any]:
@@ -319,6 +336,10 @@ def _clean_one(name: str, spec: dict[str, Any], value: Any) -> Any:
         if (low is not None and number < low) or (high is not None and number > high):
             raise bad(value)
         return number
+    if kind in ("model", "dataset"):
+        if isinstance(value, str) and value in {slug for slug, _title in registry_choices(spec)}:
+            return value
+        raise bad(value)
     raise ApplicationError(
         f"Parameter {name} has an unknown type {kind!r} in the lab's schema.", field=f"params.{name}"
     )
