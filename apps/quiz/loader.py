@@ -158,9 +158,15 @@ def _validate(content_dir: Path) -> list[dict[str, Any]]:
         q["tests"] = _tests(errors, label, raw, q["tests"], what)
         if not q["key_points"] and not q["choices"] and not q["tests"]:
             errors.add(label, raw.line, f"{what}: give key_points, choices or tests: there is nothing to grade")
-        if q["tests"] and not q["solution"].strip():
-            errors.add(label, raw.line_of("tests"), f"{what}: a question with tests needs a 'solution'")
-        if q["tests"] and q["category"] != Category.CODING:
+        if q["category"] == Category.CODING:
+            # Coding answers are graded by running them, never on their text: the bank's
+            # test suite runs each reference and broken solution against the hidden tests.
+            if not q["tests"]:
+                errors.add(label, raw.line, f"{what}: a coding question needs hidden 'tests' to run the answer against")
+            for key in ("solution", "broken_solution"):
+                if not q[key].strip():
+                    errors.add(label, raw.line, f"{what}: a coding question needs a {key!r}")
+        elif q["tests"]:
             errors.add(label, raw.line_of("tests"), f"{what}: only coding questions have tests")
         q["line"] = raw.line
         out.append(q)

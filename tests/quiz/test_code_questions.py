@@ -1,6 +1,7 @@
-"""Every coding question with hidden tests, in the real sandbox (the configured labs backend):
-its reference solution passes every test and its deliberately broken solution fails at least
-one. Also: endless loops and output floods end at the sandbox limits with a readable result."""
+"""Every coding question of the bank, in the real sandbox (the configured labs backend): its
+reference solution passes every hidden test and its deliberately broken solution fails at least
+one; none is graded on its text. Also: endless loops and output floods end at the sandbox limits
+with a readable result."""
 
 from __future__ import annotations
 
@@ -12,12 +13,15 @@ from tests.quiz.conftest import CONTENT
 
 pytestmark = pytest.mark.sandbox
 
-CODING = [q for q in yaml.safe_load((CONTENT / "quiz" / "questions.yaml").read_text()) if q.get("tests")]
+CODING = [q for q in yaml.safe_load((CONTENT / "quiz" / "questions.yaml").read_text()) if q["category"] == "coding"]
 
 
-def test_there_are_runnable_coding_questions_in_several_phases():
-    assert len(CODING) >= 7
-    assert all(q.get("broken_solution") for q in CODING)
+def test_every_coding_question_is_graded_by_running_it():
+    assert len(CODING) >= 9
+    for q in CODING:
+        assert q.get("tests") and q.get("solution") and q.get("broken_solution"), q["slug"]
+    # The guide's two RAG coding questions run like the rest.
+    assert {"rag-pipeline-from-scratch", "evaluate-rag-system"} <= {q["slug"] for q in CODING}
 
 
 @pytest.mark.parametrize("question", CODING, ids=[q["slug"] for q in CODING])

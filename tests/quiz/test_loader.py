@@ -42,6 +42,11 @@ def test_shipped_bank_covers_every_phase_and_type(bank):
     for phase in range(6):
         kinds = set(Question.objects.filter(phase=phase).values_list("category", flat=True))
         assert {Category.CONCEPTUAL, Category.CODING, Category.RAPID_FIRE} <= kinds, (phase, kinds)
+    # Every coding question is answered in code and graded by running its hidden tests.
+    coding = Question.objects.filter(category=Category.CODING)
+    assert coding.count() >= 9
+    for q in coding:
+        assert q.answer_kind == "code" and q.tests and q.solution, q.slug
     # Every rapid-fire question that offers choices has exactly one right answer.
     for q in Question.objects.exclude(choices=[]):
         assert sum(c["correct"] for c in q.choices) == 1, q.slug
@@ -79,6 +84,19 @@ def test_invalid_content_is_refused(quiz_dir, old, new, message):
     _edit(quiz_dir / "quiz" / "questions.yaml", old, new)
     with pytest.raises(ApplicationError, match=message):
         quiz_load(quiz_dir)
+
+
+def test_coding_question_without_hidden_tests_is_refused(quiz_dir):
+    # A coding question is never graded on its text: without tests, a reference and a
+    # broken solution it does not load.
+    _edit(quiz_dir / "quiz" / "questions.yaml", "  category: conceptual\n", "  category: coding\n")
+    with pytest.raises(ApplicationError) as exc:
+        quiz_load(quiz_dir)
+    message = exc.value.message
+    assert "content/quiz/questions.yaml, line 5" in message, message
+    for missing in ("needs hidden 'tests'", "needs a 'solution'", "needs a 'broken_solution'"):
+        assert f"question 'transformer-vs-rnn': a coding question {missing}" in message, message
+    assert Question.objects.count() == 0
 
 
 def test_grading_change_bumps_version_and_keeps_answered_questions(quiz_dir, learner):
