@@ -457,6 +457,8 @@ def lab_metric_direction(lab: Lab, name: str) -> str:
         if target.get("metric") == name and target.get("op") in TARGET_DIRECTIONS:
             return TARGET_DIRECTIONS[target["op"]]
     lowered = name.lower()
+    if lowered.startswith("initial_"):  # where training started, not how well it went
+        return ""
     if "loss" in lowered or "perplexity" in lowered:
         return "lower"
     return ""

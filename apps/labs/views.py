@@ -169,6 +169,7 @@ def job_detail(request: HttpRequest, job_id) -> HttpResponse:
             render_to_string("labs/partials/job_actions.html", {"s": snapshot, "is_owner": is_owner}, request=request)
         ),
         "compare_with": lab_job_compare_candidates(job=job, user=request.user),
+        "key_metrics": lab_key_metrics(job.lab),
         "result_html": live.render_result(snapshot, is_owner=is_owner),
         "params": [
             (spec.get("label") or spec["name"], job.params.get(spec["name"]), spec.get("type"))

@@ -160,3 +160,108 @@ def test_a_lost_final_push_is_recovered_without_a_reload(labs, learner, no_celer
     assert page.locator("#labjob-log").inner_text().count("written quietly") == 1
     assert page.evaluate("window.__noReload") is True
     assert page.evaluate("window.__closes") <= 1  # at most the server's close once the job ended
+
+
+# --- comparing two runs and running one again ----------------------------------------------------
+# The helpers below are the compare flow any lab's browser test can reuse: launch from the
+# form, wait for the live page to say it ended, then compare from the job page.
+
+COMPARE_SHOTS = Path("/tmp/compare")
+
+
+def launch_from_form(page, base: str, lab: str, fields: dict[str, str]) -> str:
+    """Fill the lab's launch form (unlisted fields keep their value), launch, return the job id."""
+    if f"/labs/{lab}/" not in page.url:
+        page.goto(f"{base}/labs/{lab}/")
+    for name, value in fields.items():
+        if page.locator(f"select#id_{name}").count():
+            page.select_option(f"#id_{name}", value)
+        else:
+            page.fill(f"#id_{name}", value)
+    page.click("button:has-text('Launch run')")
+    page.wait_for_url("**/labs/jobs/**")
+    return page.url.rstrip("/").rsplit("/", 1)[-1]
+
+
+def wait_until_ended(page, timeout_ms: int = 90_000) -> str:
+    """Wait on the live job page (websocket) for a final status; return the status line."""
+    page.wait_for_function(
+        "() => /Succeeded|Failed|Cancelled|Timed out/.test(document.getElementById('labjob-status').innerText)",
+        timeout=timeout_ms,
+    )
+    return page.locator("#labjob-status").inner_text()
+
+
+def compare_from_job_page(page, other_id: str) -> None:
+    """On a job page, pick ``other_id`` in "Compare this run with" and open the comparison,
+    with the keyboard only; waits until every chart is drawn."""
+    page.focus("#compare-a")
+    page.select_option("#compare-a", other_id)
+    page.keyboard.press("Tab")  # to the Compare button
+    assert page.evaluate("document.activeElement.textContent") == "Compare"
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/labs/jobs/compare/**")
+    charts = page.locator(".compare-chart").count()
+    page.wait_for_function(f"() => document.querySelectorAll('.compare-chart .uplot').length === {charts}")
+
+
+def compare_shots(page, name: str) -> None:
+    """Desktop and 390 px screenshots under /tmp/compare/; at 390 px nothing may widen the page."""
+    COMPARE_SHOTS.mkdir(exist_ok=True)
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.screenshot(path=str(COMPARE_SHOTS / f"{name}-desktop.png"), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.wait_for_timeout(300)  # the charts resize on the window's resize event
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.screenshot(path=str(COMPARE_SHOTS / f"{name}-390.png"), full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+
+@pytest.mark.timeout(300)
+def test_compare_two_runs_and_run_one_again(learner_page):
+    page, base = learner_page
+    tiny = {"steps": "20", "block_size": "16", "n_layer": "1", "n_embd": "32"}
+    a_id = launch_from_form(page, base, "char-gpt", tiny)
+    assert "Succeeded" in wait_until_ended(page)
+    assert page.locator("text=This is your only run of this lab so far.").is_visible()
+
+    # Run B: the same settings but the learning rate, from the prefilled form.
+    page.click("text=Change settings and run")
+    assert page.input_value("#id_steps") == "20"
+    b_id = launch_from_form(page, base, "char-gpt", {"lr": "0.01"})
+    assert "Succeeded" in wait_until_ended(page)
+
+    # Run again: the button arrived over the websocket when B ended (no reload), so htmx posts it.
+    page.click("#labjob-rerun")
+    page.wait_for_url(lambda url: "/labs/jobs/" in url and b_id not in url and "compare" not in url)
+    c_id = page.url.rstrip("/").rsplit("/", 1)[-1]
+    assert "Started again with the same settings and seed." in page.locator(".messages").inner_text()
+    assert "Succeeded" in wait_until_ended(page)
+    b, c = job_state(b_id), job_state(c_id)
+    assert c.params == b.params and c.params["seed"] == b.params["seed"]
+    # Same settings and seed on the same machine: the same numbers.
+    assert c.metrics["val_loss"] == b.metrics["val_loss"] and c.metrics["final_loss"] == b.metrics["final_loss"]
+
+    # C against A, picked on C's page: one setting differs, both curves drawn per metric.
+    page.reload()
+    compare_shots(page, "job-page")
+    compare_from_job_page(page, a_id)
+    assert "1 setting differs: Learning rate." in page.locator(".compare-summary").inner_text()
+    changed = page.locator("#compare-params tr.is-changed")
+    assert changed.count() == 1 and "Learning rate" in changed.inner_text() and "0.01" in changed.inner_text()
+    assert "val_loss" in page.locator("#compare-metrics").inner_text()
+    assert page.locator(".compare-chart .uplot").count() == 2  # loss and val_loss
+    legend = page.locator(".compare-chart").first.locator(".u-legend").inner_text()
+    assert "run A" in legend and "run B" in legend
+    compare_shots(page, "compare-lr")
+
+    # B against C from the lab's history, by ticking two boxes: nothing differs.
+    page.goto(f"{base}/labs/jobs/?lab=char-gpt")
+    page.check(f"#run-{b_id}")
+    page.check(f"#run-{c_id}")
+    compare_shots(page, "history")
+    page.click("text=Compare the two ticked runs")
+    page.wait_for_url("**/labs/jobs/compare/**")
+    assert "Same settings and seed." in page.locator(".compare-summary").inner_text()
+    assert "0 (no change)" in page.locator("#compare-metrics").inner_text()
+    compare_shots(page, "compare-same")

@@ -37,10 +37,10 @@ def finished(user, lab: str, params: dict, metrics: dict, curves: dict[str, list
 @pytest.fixture
 def two_gpt_runs(labs, learner, no_celery):
     a = finished(learner, "char-gpt", {"steps": 40, "lr": 0.003, "seed": 7},
-                 {"val_loss": 2.4, "final_loss": 2.2},
+                 {"val_loss": 2.4, "final_loss": 2.2, "initial_loss": 4.2},
                  {"loss": [(10, 3.9), (20, 3.1), (30, 2.6), (40, 2.2)], "val_loss": [(40, 2.4)]})
     b = finished(learner, "char-gpt", {"steps": 40, "lr": 0.01, "seed": 7},
-                 {"val_loss": 2.1, "final_loss": 1.9},
+                 {"val_loss": 2.1, "final_loss": 1.9, "initial_loss": 4.1},
                  {"loss": [(10, 3.5), (20, 2.7), (30, 2.2), (40, 1.9)], "val_loss": [(40, 2.1)]})
     return a, b
 
@@ -65,6 +65,8 @@ def test_compare_diffs_params_metrics_and_series(two_gpt_runs, labs, learner, dj
     assert metrics["val_loss"]["delta"] == pytest.approx(-0.3)
     # val_loss has a "<=" target: lower is better, so B (lower) is the better run.
     assert metrics["val_loss"]["direction"] == "lower" and metrics["val_loss"]["better"] == "b"
+    assert metrics["final_loss"]["better"] == "b"  # no target, but a loss falls
+    assert metrics["initial_loss"]["direction"] == "" and metrics["initial_loss"]["better"] == ""
     assert c.series["loss"]["a"] == [[10, 3.9], [20, 3.1], [30, 2.6], [40, 2.2]]
     assert c.series["loss"]["b"][-1] == [40, 1.9]
     assert c.series["val_loss"] == {"a": [[40, 2.4]], "b": [[40, 2.1]]}
@@ -187,6 +189,7 @@ def test_job_page_offers_compare_with_and_run_again(client, two_gpt_runs, learne
     html = client.get(reverse("labs:job-detail", args=[b.pk])).content.decode()
     assert f'<input type="hidden" name="b" value="{b.pk}">' in html
     assert f'<option value="{a.pk}">' in html and f'<option value="{b.pk}">' not in html
+    assert f"run {str(a.pk)[:8]} · Succeeded · val_loss 2.4 · final_loss 2.2</option>" in html
     rerun = reverse("labs:job-rerun", args=[b.pk])
     assert f'action="{rerun}" hx-post="{rerun}"' in html
     form = html[html.index(f'action="{rerun}"'):html.index("</form>", html.index(f'action="{rerun}"'))]
