@@ -59,6 +59,7 @@ from .base import (
 )
 from .cgroups import AnyJobCgroups, cgroups_unavailable_reason, create_job_cgroups, reap_stale_cgroups
 from .events import EventParser, RunnerEvent
+from .models_mount import MODELS_MOUNT, model_dir_option, model_dir_problem, model_dir_to_bind
 from .workdirs import quota_unavailable_reason, work_dir_full
 
 MiB = 1024 * 1024
@@ -134,6 +135,8 @@ class BubblewrapBackend(SandboxBackend):
     ``nofile``: open-file limit. ``output_limit_bytes``: total output after which the job
        is killed (``output_limit``); default max(16 x max_log_bytes, 64 MiB).
     ``extra_ro_binds``: ``{host_path: sandbox_path}`` read-only extras (datasets, models).
+    ``model_dir``: the registry folder bound read-only at /models when it exists ("auto":
+       ``settings.LABS_MODEL_DIR``; None: no /models). See :mod:`.models_mount`.
     ``seccomp_mode``: ``"allowlist"`` (deny by default: only :mod:`.seccomp_allowlist`)
        or ``"denylist"`` (allow by default, minus the denials); see :mod:`.seccomp`.
     ``warm_nice``: how much nicer than the worker a warm sandbox imports (``nice -n``), so
@@ -158,6 +161,7 @@ class BubblewrapBackend(SandboxBackend):
         "nofile": 1024,
         "output_limit_bytes": None,
         "extra_ro_binds": None,
+        "model_dir": "auto",
         "probe_timeout": 30,
         "seccomp_mode": "allowlist",
         "warm_nice": 10,
@@ -210,6 +214,9 @@ class BubblewrapBackend(SandboxBackend):
             )
         if not (self.runners_dir / "runners" / "__init__.py").is_file():
             raise SandboxUnavailable(f"The runners package is missing at {self.runners_dir}/runners.")
+        problem = model_dir_problem(model_dir_option(self.options["model_dir"]))
+        if problem:
+            raise SandboxUnavailable(problem)
         if self.options["seccomp_mode"] not in seccomp.SECCOMP_MODES:
             raise SandboxUnavailable(
                 f"Unknown LABS_SANDBOX_OPTIONS['seccomp_mode'] {self.options['seccomp_mode']!r}: "
@@ -598,6 +605,10 @@ class BubblewrapBackend(SandboxBackend):
         args += ["--dir", "/opt/app", "--ro-bind", str(self.runners_dir), "/opt/app/gpu_workers"]
         for host_path, dest in (self.options["extra_ro_binds"] or {}).items():
             args += ["--ro-bind", str(host_path), str(dest)]
+        # The model/dataset registry, read-only (looked up per sandbox: it may appear later).
+        model_dir = model_dir_to_bind(self.options["model_dir"])
+        if model_dir is not None:
+            args += ["--ro-bind", str(model_dir), MODELS_MOUNT]
         args += ["--proc", "/proc", "--dev", "/dev"]
         # POSIX semaphores and shared memory (joblib, torch DataLoader workers) need a
         # writable /dev/shm; it is private to the job and counts against its memory.

@@ -46,6 +46,7 @@ from .base import (
     write_inputs,
 )
 from .events import EventParser, RunnerEvent
+from .models_mount import MODELS_MOUNT, model_dir_option, model_dir_problem, model_dir_to_bind
 from .workdirs import quota_unavailable_reason, work_dir_full
 
 MiB = 1024 * 1024
@@ -109,6 +110,7 @@ class DockerBackend(SandboxBackend):
     ``uid``/``gid``: the job's identity. ``tmp_mb``: size of the /tmp tmpfs.
     ``keep_containers``: leave finished containers for debugging (default False).
     ``timeout``: seconds for ordinary engine calls. ``output_limit_bytes``: as bubblewrap.
+    ``model_dir``: the registry folder mounted read-only at /models (as bubblewrap's option).
     """
 
     name = "docker"
@@ -124,6 +126,7 @@ class DockerBackend(SandboxBackend):
         "keep_containers": False,
         "timeout": 30,
         "output_limit_bytes": None,
+        "model_dir": "auto",
         "command": ["python", "-B", "-m", "gpu_workers.runners"],
     }
 
@@ -174,6 +177,9 @@ class DockerBackend(SandboxBackend):
         error = quota_unavailable_reason()
         if error:
             raise SandboxUnavailable(f"The docker backend cannot limit jobs' disk here: {error}")
+        error = model_dir_problem(model_dir_option(self.options["model_dir"]))
+        if error:
+            raise SandboxUnavailable(error)
 
     # -- launch -----------------------------------------------------------------------------
 
@@ -260,6 +266,10 @@ class DockerBackend(SandboxBackend):
             kwargs["environment"]["NVIDIA_VISIBLE_DEVICES"] = "all"
         if self.options["runtime"]:
             kwargs["runtime"] = self.options["runtime"]
+        model_dir = model_dir_to_bind(self.options["model_dir"])
+        if model_dir is not None:
+            kwargs["mounts"].append(Mount(target=MODELS_MOUNT, source=self.host_path(model_dir.resolve()), type="bind",
+                                          read_only=True))
         return kwargs
 
     def start(self, spec: JobSpec) -> DockerHandle:
