@@ -113,6 +113,7 @@ def build_small_lm(
         bos_token_id=eos_id,
         eos_token_id=eos_id,
         pad_token_id=eos_id,
+        loss_type="ForCausalLM",
         resid_pdrop=0.0,
         embd_pdrop=0.0,
         attn_pdrop=0.0,
@@ -130,7 +131,7 @@ def build_small_lm(
     for step in range(steps):
         starts = torch.randint(0, len(data) - n_positions - 1, (batch_size,), generator=generator)
         batch = torch.stack([data[s : s + n_positions] for s in starts.tolist()])
-        loss = model(input_ids=batch, labels=batch).loss
+        loss = model(input_ids=batch, attention_mask=torch.ones_like(batch), labels=batch).loss
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
