@@ -75,6 +75,9 @@ class Service:
     # Scheduling niceness (0-19): lab work (the worker and the sandboxes it starts inherit it)
     # yields the CPU to the web processes, so pages stay fast while a class trains models.
     nice: int = 0
+    # Runs once to the end (e.g. the registry build): not restarted when it exits.
+    oneshot: bool = False
+    finished: bool = False
     proc: subprocess.Popen | None = None
     started_at: float = 0.0
     failures: int = 0  # consecutive quick exits: the backoff exponent
@@ -215,6 +218,11 @@ class Stack:
         while True:
             now = time.monotonic()
             for service in self.services:
+                if service.oneshot and service.proc is not None and service.proc.poll() is not None:
+                    if not service.finished and service.proc.returncode != 0:
+                        say(f"{service.name} failed ({describe_exit(service.proc.returncode)}); see the output above")
+                    service.finished = True
+                    continue
                 if service.restart_at is not None:
                     if now >= service.restart_at:
                         service.start()
@@ -491,6 +499,17 @@ def run(host: str, port: int, workers: int) -> None:
         )
         if not wait_for_tcp(host, port, 60):
             fail("the web server did not start within 60 s; see the output above.")
+        # The labs' model registry: the first start trains a small model from the curriculum
+        # (a few minutes) behind the running site; later starts find it ready and exit at once.
+        stack.add(
+            Service(
+                "registry build",
+                [PYTHON, str(ROOT / "manage.py"), "registry_build", "--quiet-if-ready"],
+                oneshot=True,
+                nice=19,
+                env={"DB_APPLICATION_NAME": "genai-registry-build", "OMP_NUM_THREADS": "1"},
+            )
+        )
         debug = (
             " (DEBUG on: development only)"
             if os.environ.get("DJANGO_DEBUG", "").lower() in {"1", "true", "yes", "on"}
