@@ -14,12 +14,16 @@ from apps.core.errors import ApplicationError
 from apps.labs.kinds.llm_inference.preflight import MEMORY_MB, memory_estimate_mb, preflight
 from gpu_workers.runners import llm_inference
 from gpu_workers.runners.protocol import Emitter
+from tests.registry import fixtures as registry_fixtures
+
+# The shared registry fixtures (a tiny zth-gpt2-small and the datasets in a temp registry).
+registry_files = registry_fixtures.registry_files
+registry_ready = registry_fixtures.registry_ready
 
 
-def build_tiny_lm(out: Path) -> Path:
-    """A random 2-layer GPT-2 with a 300-token byte-level BPE tokenizer (a second or two on CPU).
-
-    Head size 64: what every vLLM attention backend supports."""
+def build_vllm_lm(out: Path) -> Path:
+    """A random 2-layer GPT-2 with a 300-token byte-level BPE tokenizer and head size 64, which
+    every vLLM attention backend supports (the registry's tiny test model has head size 8)."""
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
@@ -44,8 +48,15 @@ def build_tiny_lm(out: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def tiny_lm(tmp_path_factory) -> Path:
-    return build_tiny_lm(tmp_path_factory.mktemp("tiny-lm"))
+def tiny_lm(registry_files) -> Path:
+    """The registry fixture's tiny zth-gpt2-small (trained a few steps; 64-token context)."""
+    root, _ = registry_files
+    return root / "models" / "zth-gpt2-small"
+
+
+@pytest.fixture(scope="module")
+def vllm_lm(tmp_path_factory) -> Path:
+    return build_vllm_lm(tmp_path_factory.mktemp("vllm-lm"))
 
 
 def run_lab(work: Path, model: Path, **params) -> tuple[list[dict], dict]:
@@ -131,8 +142,8 @@ def test_temperature_zero_gives_the_same_output_for_the_same_seed(tiny_lm, tmp_p
 def test_bad_requests_fail_with_what_to_do(tiny_lm, tmp_path):
     with pytest.raises(FileNotFoundError, match="registry_build_small_lm"):
         run_lab(tmp_path, tmp_path / "missing", max_new_tokens=4)
-    with pytest.raises(ValueError, match="context of 128 tokens"):
-        run_lab(tmp_path, tiny_lm, max_new_tokens=200, engine="hf")
+    with pytest.raises(ValueError, match="context of 64 tokens"):
+        run_lab(tmp_path, tiny_lm, max_new_tokens=64, engine="hf")
     with pytest.raises(ValueError, match="batch_sizes"):
         run_lab(tmp_path, tiny_lm, batch_sizes="1,two")
     if llm_inference.vllm_unavailable_reason():
@@ -199,12 +210,77 @@ def test_preflight_reads_the_models_config_when_the_registry_metadata_is_thin(se
     llm_inference.vllm_unavailable_reason() is not None,
     reason=f"vLLM needs a CUDA GPU and the vllm package: {llm_inference.vllm_unavailable_reason()}",
 )
-def test_vllm_engine_runs_and_is_greedy_deterministic(tiny_lm, tmp_path):
-    result = run_lab_process(tmp_path / "v1", tiny_lm, engine="vllm", temperature=0.0, seed=5, **SMALL)
-    again = run_lab_process(tmp_path / "v2", tiny_lm, engine="vllm", temperature=0.0, seed=5, **SMALL)
+def test_vllm_engine_runs_and_is_greedy_deterministic(vllm_lm, tmp_path):
+    result = run_lab_process(tmp_path / "v1", vllm_lm, engine="vllm", temperature=0.0, seed=5, **SMALL)
+    again = run_lab_process(tmp_path / "v2", vllm_lm, engine="vllm", temperature=0.0, seed=5, **SMALL)
     assert result["engine"] == "vllm" and "vllm" in result["versions"]
     assert result["device"].startswith("cuda:0 ")
     assert result["metrics"]["tokens_per_s"] > 0 and result["metrics"]["greedy_repeatable"] == 1
     assert result["samples"]["yours"]["outputs"] == again["samples"]["yours"]["outputs"]
-    hf = run_lab_process(tmp_path / "h", tiny_lm, engine="hf", temperature=0.0, seed=5, **SMALL)
+    hf = run_lab_process(tmp_path / "h", vllm_lm, engine="hf", temperature=0.0, seed=5, **SMALL)
     assert hf["engine"] == "hf" and hf["metrics"]["tokens_per_s"] > 0
+
+
+# --- the lab through the platform -----------------------------------------------------------
+# registry_ready: a TINY zth-gpt2-small in a temp registry that sandboxes see at /models.
+
+E2E = {"batch_sizes": "1,2", "max_new_tokens": 8, "temperature": 0.0, "seed": 5}
+
+
+def test_submit_refuses_a_launch_that_would_not_fit_before_queueing(
+    registry_ready, labs, learner, no_celery, settings, tmp_path
+):
+    from apps.labs.models import LabJob
+    from apps.labs.services import lab_job_submit
+    from apps.registry.services import model_entry_register
+
+    # A registry holding the tiny model and a 7B-shaped checkpoint (its config only: the
+    # preflight reads the shape from config.json when the registry metadata has just n_params).
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "zth-gpt2-small").symlink_to(registry_ready.root / "models" / "zth-gpt2-small")
+    (tmp_path / "models" / "huge-lm").mkdir()
+    (tmp_path / "models" / "huge-lm" / "config.json").write_text(json.dumps(
+        {"num_hidden_layers": 32, "hidden_size": 4096, "num_attention_heads": 32, "vocab_size": 32000,
+         "max_position_embeddings": 4096}
+    ))
+    settings.LABS_MODEL_DIR = tmp_path
+    model_entry_register(slug="huge-lm", title="A huge LM", kind="causal-lm", path="models/huge-lm",
+                         metadata={"n_params": 7_000_000_000})
+    with pytest.raises(ApplicationError, match=r"huge-lm \(7000.0M parameters\).*needs about \d+ MB") as exc:
+        lab_job_submit(user=learner, lab="llm-inference", params={**E2E, "model": "huge-lm"})
+    assert exc.value.field == "params.batch_sizes"
+    with pytest.raises(ApplicationError, match="context length of 64"):
+        lab_job_submit(user=learner, lab="llm-inference", params={**E2E, "max_new_tokens": 64})
+    assert not LabJob.objects.exists() and no_celery == []
+    # The shipped default fits, and is queued.
+    job = lab_job_submit(user=learner, lab="llm-inference", params=E2E)
+    assert job.params["model"] == "zth-gpt2-small" and job.status == "queued"
+
+
+@pytest.mark.sandbox
+@pytest.mark.timeout(240)
+def test_inference_lab_end_to_end_in_the_sandbox_same_seed_same_words(
+    bubblewrap_available, purged_queues, registry_ready, labs, learner, celery_worker_process
+):
+    from apps.labs.models import Artifact, LabJobEvent
+    from apps.labs.services import lab_job_submit
+    from tests.labs.conftest import job_final
+
+    first = lab_job_submit(user=learner, lab="llm-inference", params=E2E)
+    first = job_final(first.pk, 150)
+    assert first.status == "succeeded", first.reason
+    assert first.sandbox_backend == "bubblewrap"
+    assert first.metrics["tokens_per_s"] > 0 and first.metrics["throughput_tokens_per_s"] > 0
+    assert first.metrics["greedy_repeatable"] == 1 and first.grade["passed"] is True
+    assert first.result["engine"] in ("hf", "vllm") and first.result["model"] == "zth-gpt2-small"
+    if llm_inference.vllm_unavailable_reason():
+        assert first.result["engine"] == "hf" and first.result["device"] == "cpu"
+    steps = list(LabJobEvent.objects.filter(job=first, type="metric", payload__name="throughput_tokens_per_s")
+                 .order_by("seq").values_list("payload__step", flat=True))
+    assert steps == [1, 2]
+    report = json.loads(Artifact.objects.get(job=first).file.read())
+    assert report["model"]["path"] == "/models/models/zth-gpt2-small" and report["seed"] == 5
+
+    second = job_final(lab_job_submit(user=learner, lab="llm-inference", params=E2E).pk, 150)
+    assert second.status == "succeeded", second.reason
+    assert second.result["samples"]["yours"]["outputs"] == first.result["samples"]["yours"]["outputs"]
