@@ -53,6 +53,9 @@ def test_multi_stage_non_root_without_build_tools(path):
     assert user not in ("root", "0") and (not user.isdigit() or int(user) >= 1000)
     for word, args in final:
         if word == "RUN":
+            if path.name == "sandbox-gpu.Dockerfile":
+                # Triton (vLLM) compiles its C launchers at run time: gcc stays, nothing else.
+                args = re.sub(r"\b(gcc|libc6-dev)\b", "", args)
             assert not BUILD_TOOLS.search(args), f"build tools in the final stage: {args}"
     assert any(word == "COPY" and "--from=" in args for word, args in final), (
         "the final stage copies from a build stage"
