@@ -170,7 +170,8 @@ class DockerBackend(SandboxBackend):
         except docker.errors.ImageNotFound as exc:
             raise SandboxUnavailable(
                 f"The runner image {image!r} is not on this engine: build it with "
-                f"`docker build -f gpu_workers/runners/Dockerfile -t {image} .` (from the repository root) or pull it."
+                f"`docker build -f docker/sandbox-cpu.Dockerfile -t {image} .` from the repository root "
+                "(docker/sandbox-gpu.Dockerfile on a GPU worker) or pull it."
             ) from exc
         except (docker.errors.DockerException, requests.RequestException) as exc:
             raise SandboxUnavailable(f"Docker engine error while looking up {image!r}: {exc}") from exc
