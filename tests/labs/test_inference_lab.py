@@ -257,6 +257,24 @@ def test_submit_refuses_a_launch_that_would_not_fit_before_queueing(
     assert job.params["model"] == "zth-gpt2-small" and job.status == "queued"
 
 
+def test_lab_page_says_what_it_teaches_links_its_topics_and_offers_registry_models(
+    client, registry_ready, labs, learner
+):
+    from django.urls import reverse
+
+    from apps.labs.kinds import get_kind, params_clean
+
+    kind = get_kind("llm-inference")
+    assert params_clean(kind.schema_json(), {}) == kind.defaults()  # every default valid with the registry
+    client.force_login(learner)
+    html = client.get(reverse("labs:detail", args=["llm-inference"])).content.decode()
+    assert "Measure LLM inference" in html and "Time to first token" in html
+    assert reverse("curriculum:topic", args=["inference-optimization"]) in html
+    assert reverse("curriculum:topic", args=["model-serving"]) in html
+    assert 'value="zth-gpt2-small"' in html and 'value="1,2,4"' in html
+    assert "all-minilm-l6-v2" not in html  # an embedding model is not a causal LM
+
+
 @pytest.mark.sandbox
 @pytest.mark.timeout(240)
 def test_inference_lab_end_to_end_in_the_sandbox_same_seed_same_words(
