@@ -265,3 +265,9 @@ def test_compare_two_runs_and_run_one_again(learner_page):
     assert "Same settings and seed." in page.locator(".compare-summary").inner_text()
     assert "0 (no change)" in page.locator("#compare-metrics").inner_text()
     compare_shots(page, "compare-same")
+
+    # The lab's own picker lists the three runs with their key metrics.
+    page.goto(f"{base}/labs/jobs/compare/?lab=char-gpt")
+    assert page.locator(".compare-pick-list input[type=checkbox]").count() == 3
+    assert "val_loss" in page.locator(".compare-pick-list").inner_text()
+    compare_shots(page, "picker")
