@@ -507,7 +507,7 @@ def run(host: str, port: int, workers: int) -> None:
                 [PYTHON, str(ROOT / "manage.py"), "registry_build", "--quiet-if-ready"],
                 oneshot=True,
                 nice=19,
-                env={"DB_APPLICATION_NAME": "genai-registry-build", "OMP_NUM_THREADS": "1"},
+                env={"DB_APPLICATION_NAME": "genai-registry-build"},
             )
         )
         debug = (

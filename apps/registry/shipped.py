@@ -48,7 +48,7 @@ SMALL_LM_CONFIG: dict[str, Any] = {
     "n_layer": 4,
     "n_embd": 128,
     "n_positions": 256,
-    "steps": 300,
+    "steps": 200,
     "seed": 1337,
     "batch_size": 8,
 }
