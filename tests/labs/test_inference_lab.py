@@ -113,6 +113,20 @@ def test_runner_measures_speed_per_batch_size_and_records_what_ran(tiny_lm, tmp_
     assert report["metrics"] == metrics and report["model"]["parameters"] == result["parameters"]
 
 
+def test_result_section_shows_the_sweep_and_each_settings_outputs(tiny_lm, tmp_path):
+    from django.template import engines
+
+    from apps.labs.kinds import get_kind
+
+    _, result = run_lab(tmp_path, tiny_lm, temperature=0.7, seed=2, **SMALL)
+    template = (get_kind("llm-inference").folder / "result.html").read_text()
+    html = engines["django"].from_string(template).render({"s": {"result": result}})
+    assert html.count('<th scope="row">') == 3  # batch sizes 1, 2, 4
+    assert "Greedy (temperature 0)" in html and 'Your settings: <span class="muted">temperature 0.7,' in html
+    assert html.count("<dt>") == 3 * llm_inference.SHOWN_SAMPLES and llm_inference.PROMPTS[0] in html
+    assert f"engine <strong>{result['engine']}</strong>" in html.lower() and "transformers" in html
+
+
 @pytest.mark.skipif(
     llm_inference.vllm_unavailable_reason() is None, reason="vLLM can run here, so engine auto picks vLLM"
 )
