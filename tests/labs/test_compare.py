@@ -323,3 +323,16 @@ def test_openapi_schema_documents_compare_and_rerun(client, db):
     assert "LabJobComparison" in str(compare["responses"]["200"])
     assert "201" in schema["paths"]["/api/v1/labs/jobs/{job_id}/rerun/"]["post"]["responses"]
     assert "LabJobParamDiff" in schema["components"]["schemas"]
+
+
+def test_code_settings_show_both_versions_and_the_lab_page_links_here(client, labs, learner, no_celery):
+    a = finished(learner, "custom-script", {"code": "print('one')"}, {"score": 1.0})
+    b = finished(learner, "custom-script", {"code": "print('two')"}, {"score": 2.0})
+    client.force_login(learner)
+    html = client.get(reverse("labs:job-compare") + f"?a={a.pk}&b={b.pk}").content.decode()
+    assert "Run A's code" in html and "Run B's code" in html
+    assert "print(&#x27;one&#x27;)" in html and "print(&#x27;two&#x27;)" in html  # escaped, both shown
+    assert "+1 (+100.0%)" in html
+    lab_page = client.get(reverse("labs:detail", args=["custom-script"])).content.decode()
+    assert f'{reverse("labs:job-compare")}?lab=custom-script' in lab_page
+    assert f'{reverse("labs:job-list")}?lab=custom-script' in lab_page
