@@ -14,9 +14,11 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 COPY requirements/gpu.txt /tmp/gpu.txt
+COPY requirements/gpu.lock.txt /tmp/gpu.lock.txt
 # One resolve for everything (vLLM pins torch exactly; gpu.txt keeps base.txt's pins where
-# vLLM allows them); `pip check` fails the build on any conflict.
-RUN pip install -r /tmp/gpu.txt \
+# vLLM allows them), held to the recorded full set (gpu.lock.txt, scripts/gpu_lock.sh);
+# `pip check` fails the build on any conflict.
+RUN pip install -r /tmp/gpu.txt -c /tmp/gpu.lock.txt \
     && pip check
 COPY gpu_workers /opt/app/gpu_workers
 RUN python -m compileall -q /opt/app/gpu_workers

@@ -162,7 +162,8 @@ def test_no_secret_is_baked_in(path):
 def test_gpu_image_installs_gpu_txt_and_keeps_a_c_compiler_for_triton():
     path = ROOT / "docker" / "sandbox-gpu.Dockerfile"
     text = path.read_text()
-    assert "COPY requirements/gpu.txt" in text and "pip install -r /tmp/gpu.txt" in text and "pip check" in text
+    assert "COPY requirements/gpu.txt" in text and "COPY requirements/gpu.lock.txt" in text
+    assert "pip install -r /tmp/gpu.txt -c /tmp/gpu.lock.txt" in text and "pip check" in text
     final_runs = " ".join(args for word, args in final_stage(path) if word == "RUN")
     assert "gcc" in final_runs and "libc6-dev" in final_runs
     env = env_of(final_stage(path))
@@ -211,6 +212,15 @@ def test_gpu_requirements_keep_base_pins_or_say_why():
     for name, (version, comment) in gpu.items():
         if name in base and version != base[name][0]:
             assert "base.txt" in comment, f"gpu.txt: {name}=={version} differs from base.txt without a reason"
+
+
+def test_the_gpu_lock_holds_every_gpu_pin_and_a_cuda_torch():
+    gpu, lock = pins(GPU_TXT), pins(ROOT / "requirements" / "gpu.lock.txt")
+    for name, (version, _) in gpu.items():
+        locked = lock.get(name, ("missing",))[0]
+        assert locked == version, f"gpu.lock.txt has {name} {locked}, gpu.txt {version}: run scripts/gpu_lock.sh"
+    assert "+cpu" not in lock["torch"][0] and "cuda-toolkit" in lock, "the lock is PyPI's CUDA build of torch"
+    assert len(lock) > len(gpu), "the lock is the full resolved set"
 
 
 def test_the_gpu_image_has_every_runner_requirement():
