@@ -66,7 +66,7 @@ NOT_RUN_NO_LLM = "not run: no LLM provider configured"
 RESULT_ROWS = 40
 
 _WORD = re.compile(r"\w+", re.UNICODE)
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _PARAGRAPH = re.compile(r"\n\s*\n")
 # A few very common English words carry no signal for BM25; keeping the list short keeps it honest.
 _STOPWORDS = frozenset(
@@ -206,10 +206,14 @@ def _window(text: str, size: int, overlap: int) -> list[str]:
     return out
 
 
-def _pack(units: list[str], size: int, overlap: int) -> list[str]:
-    """Greedily pack units (sentences or paragraphs) into chunks of at most ``size`` characters;
-    each chunk starts with the trailing units of the one before that fit in ``overlap``.
-    A unit longer than ``size`` is cut into character windows."""
+def _pack(units: list[str], size: int, overlap: int, sep: str = " ") -> list[str]:
+    """Greedily pack units (sentences or paragraphs) into chunks of at most ``size`` characters,
+    joined by ``sep``; each chunk starts with the trailing units of the one before that fit in
+    ``overlap``. A unit longer than ``size`` is cut into character windows."""
+
+    def length(parts: list[str]) -> int:
+        return sum(len(u) for u in parts) + len(sep) * max(0, len(parts) - 1)
+
     pieces: list[str] = []
     for unit in units:
         pieces.extend(_window(unit, size, overlap) if len(unit) > size else [unit])
@@ -217,23 +221,21 @@ def _pack(units: list[str], size: int, overlap: int) -> list[str]:
     current: list[str] = []
     fresh = 0  # units in `current` not carried over from the previous chunk
     for piece in pieces:
-        length = sum(len(u) + 1 for u in current) + len(piece)
-        if current and length > size:
+        if current and length([*current, piece]) > size:
             if fresh:
-                chunks.append(" ".join(current))
+                chunks.append(sep.join(current))
             carry: list[str] = []
             for unit in reversed(current):
-                if sum(len(u) + 1 for u in carry) + len(unit) > overlap:
+                if length([unit, *carry]) > overlap:
                     break
                 carry.insert(0, unit)
-            # the carried units plus this piece must still fit
-            while carry and sum(len(u) + 1 for u in carry) + len(piece) > size:
+            while carry and length([*carry, piece]) > size:  # the carried units plus this piece must fit
                 carry.pop(0)
             current, fresh = carry, 0
         current.append(piece)
         fresh += 1
     if current and fresh:
-        chunks.append(" ".join(current))
+        chunks.append(sep.join(current))
     return chunks
 
 
@@ -242,16 +244,18 @@ def _sentences(text: str) -> list[str]:
 
 
 def split_text(text: str, splitter: str, size: int, overlap: int) -> list[str]:
+    """Chunks of one document. Text is kept verbatim inside units (line breaks included), so a
+    chunk holding exactly one reference paragraph matches it character for character."""
     if splitter == "characters":
         return _window(text, size, overlap)
+    paragraphs = [p.strip() for p in _PARAGRAPH.split(text) if p.strip()]
     if splitter == "sentences":
-        return _pack(_sentences(text), size, overlap)
-    paragraphs = [" ".join(p.split()) for p in _PARAGRAPH.split(text) if p.strip()]
+        return _pack([s for para in paragraphs for s in _sentences(para)], size, overlap)
     units: list[str] = []
     for para in paragraphs:
         # A paragraph too long for one chunk is packed by sentences, not cut mid-word.
-        units.extend(_sentences(para) if len(para) > size else [para])
-    return _pack(units, size, overlap)
+        units.extend(_pack(_sentences(para), size, overlap) if len(para) > size else [para])
+    return _pack(units, size, overlap, sep="\n\n")
 
 
 def chunk_documents(docs: list[dict], splitter: str, size: int, overlap: int) -> list[dict]:

@@ -279,3 +279,121 @@ def test_bad_params_are_refused_by_the_runner_too():
         rag_eval._params({"chunk_size": 100, "chunk_overlap": 100})
     with pytest.raises(ValueError, match="retriever must be one of"):
         rag_eval._params({"retriever": "grep"})
+
+
+# --- the kind: preflight, form, and a run through the real worker and sandbox ---------------
+
+from tests.registry import fixtures as registry_fixtures  # noqa: E402
+
+# The shared registry fixtures: MiniLM and the real rag-curriculum in a temp registry that
+# sandboxes see read-only at /models.
+registry_files = registry_fixtures.registry_files
+registry_ready = registry_fixtures.registry_ready
+
+DEFAULTS = {"splitter": "paragraphs", "chunk_size": 600, "chunk_overlap": 0}
+
+
+def _entry(meta: dict, path: str = "/models/datasets/rag-tiny") -> dict:
+    return {"dataset": {"slug": "rag-tiny", "kind": "rag-corpus", "path": path, "meta": meta}}
+
+
+def test_preflight_refuses_too_many_chunks_with_the_estimate():
+    from apps.core.errors import ApplicationError
+    from apps.labs.kinds.rag_eval.preflight import MAX_CHUNKS, preflight
+
+    meta = {"docs_chars": 150_000, "rows": {"docs.jsonl": 30, "questions.jsonl": 80}}
+    preflight(DEFAULTS, _entry(meta))  # 30 + 250 chunks: fine
+    with pytest.raises(ApplicationError) as exc:
+        preflight({**DEFAULTS, "chunk_size": 100, "chunk_overlap": 90}, _entry(meta))
+    # 150,000 characters moving 10 at a time, plus one partial chunk per document.
+    assert "about 15,030 chunks" in exc.value.message and "estimated" in exc.value.message
+    assert f"{MAX_CHUNKS:,}" in exc.value.message and "larger chunk size" in exc.value.message
+    assert exc.value.field == "params.chunk_size"
+    with pytest.raises(ApplicationError, match=r"Overlap \(200\) must be smaller than the chunk size \(200\)") as exc:
+        preflight({**DEFAULTS, "chunk_size": 200, "chunk_overlap": 200}, {})
+    assert exc.value.field == "params.chunk_overlap"
+
+
+def test_preflight_sizes_the_corpus_from_its_file_when_the_metadata_does_not_say(settings, tmp_path):
+    from apps.core.errors import ApplicationError
+    from apps.labs.kinds.rag_eval.preflight import corpus_size, preflight
+
+    folder = tmp_path / "datasets" / "rag-big"
+    folder.mkdir(parents=True)
+    (folder / "docs.jsonl").write_text(json.dumps({"id": "a", "title": "A", "text": "word " * 40_000}) + "\n")
+    settings.LABS_MODEL_DIR = tmp_path
+    entry = _entry({"rows": {"docs.jsonl": 1}}, path="/models/datasets/rag-big")
+    chars, docs = corpus_size(entry["dataset"])
+    assert chars == (folder / "docs.jsonl").stat().st_size and docs == 1
+    with pytest.raises(ApplicationError, match=r"about 20,\d{3} chunks"):
+        preflight({**DEFAULTS, "chunk_size": 100, "chunk_overlap": 90}, entry)
+    preflight(DEFAULTS, entry)
+    # Nothing to size it by (no metadata, no file here): left to the runner's own cap.
+    preflight({**DEFAULTS, "chunk_size": 100, "chunk_overlap": 90}, _entry({}, path="/models/datasets/elsewhere"))
+
+
+def test_submit_refuses_before_queueing_and_the_defaults_are_valid(registry_ready, labs, learner, no_celery):
+    from apps.core.errors import ApplicationError
+    from apps.labs.kinds import get_kind, params_clean
+    from apps.labs.models import LabJob
+    from apps.labs.services import lab_job_submit
+
+    kind = get_kind("rag-eval")
+    assert params_clean(kind.schema_json(), {}) == kind.defaults()  # the registry defaults exist and are ready
+    with pytest.raises(ApplicationError, match=r"rag-curriculum into about [\d,]+ chunks \(estimated") as exc:
+        lab_job_submit(user=learner, lab="rag-eval", params={"chunk_size": 100, "chunk_overlap": 90})
+    assert exc.value.field == "params.chunk_size"
+    with pytest.raises(ApplicationError, match="must be smaller than the chunk size") as exc:
+        lab_job_submit(user=learner, lab="rag-eval", params={"chunk_size": 300, "chunk_overlap": 300})
+    with pytest.raises(ApplicationError, match=r"ready datasets: rag-curriculum; got 'lora-instructions'") as exc:
+        lab_job_submit(user=learner, lab="rag-eval", params={"dataset": "lora-instructions"})
+    assert exc.value.field == "params.dataset"
+    assert not LabJob.objects.exists() and no_celery == []
+    job = lab_job_submit(user=learner, lab="rag-eval", params={})
+    assert job.status == "queued" and job.params["dataset"] == "rag-curriculum"
+
+
+def test_lab_page_says_what_it_teaches_and_offers_registry_entries(client, registry_ready, labs, learner):
+    from django.urls import reverse
+
+    client.force_login(learner)
+    html = client.get(reverse("labs:detail", args=["rag-eval"])).content.decode()
+    assert "RAG evaluation" in html and "Context recall" in html
+    for topic in ("chunking-strategies", "embedding-models", "hybrid-search"):
+        assert reverse("curriculum:topic", args=[topic]) in html
+    assert 'value="rag-curriculum"' in html and 'value="all-minilm-l6-v2"' in html
+    assert 'value="zth-gpt2-small"' not in html  # a causal LM is not an embedding model
+
+
+# Tiny for the sandbox: big chunks (about a hundred of the curriculum's ~150k characters) and
+# four questions; the scores at this size say nothing, the unit tests above judge them.
+E2E = {"chunk_size": 2000, "chunk_overlap": 0, "top_k": 3, "max_questions": 4, "retriever": "hybrid", "seed": 7}
+
+
+@pytest.mark.sandbox
+@pytest.mark.timeout(300)
+def test_rag_lab_end_to_end_in_the_sandbox(
+    bubblewrap_available, purged_queues, registry_ready, labs, learner, celery_worker_process
+):
+    from apps.labs.models import Artifact, LabJobEvent
+    from apps.labs.services import lab_job_submit
+    from tests.labs.conftest import job_final
+
+    job = job_final(lab_job_submit(user=learner, lab="rag-eval", params=E2E).pk, 240)
+    assert job.status == "succeeded", job.reason
+    assert job.sandbox_backend == "bubblewrap"
+    for name in ("context_precision", "context_recall", "hit_rate"):
+        assert 0.0 <= job.metrics[name] <= 1.0
+    assert job.metrics["questions"] == 4 and job.metrics["chunks"] > 30  # every document gives one at least
+    assert job.result["dataset"] == "rag-curriculum" and job.result["embedder"] == "all-minilm-l6-v2"
+    assert job.result["device"] == "cpu" and job.result["seed"] == 7
+    assert job.result["versions"]["ragas"].startswith("0.4")
+    assert job.result["llm_metrics"]["faithfulness"] == rag_eval.NOT_RUN_NO_LLM
+    rows = job.result["questions"]
+    assert len(rows) == 4 and all(len(r["retrieved"]) == 3 for r in rows)
+    steps = list(LabJobEvent.objects.filter(job=job, type="metric", payload__name="context_recall")
+                 .order_by("seq").values_list("payload__step", flat=True))
+    assert steps == [1, 2, 3, 4]
+    table = json.loads(Artifact.objects.get(job=job, name="per_question.json").file.read())
+    assert [r["retrieved"] for r in table["questions"]] == [r["retrieved"] for r in rows]
+    assert all(cid in table["chunks"] for r in rows for cid in r["retrieved"])
