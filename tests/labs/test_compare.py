@@ -114,6 +114,7 @@ def test_compare_page_shows_the_diff_the_metrics_and_the_charts(client, two_gpt_
     assert response.status_code == 200
     html = response.content.decode()
     assert "Two runs of Train a tiny GPT" in html
+    assert f'<code title="{a.evidence_sha256}">{a.evidence_sha256[:12]}</code>' in html  # what a credential cites
     assert "1 setting differs:</strong> Learning rate." in html
     params = html[html.index('id="compare-params"'):html.index("</table>", html.index('id="compare-params"'))]
     n_params = len(labs["char-gpt"].param_schema)
