@@ -11,6 +11,12 @@ import pytest
 
 from gpu_workers.runners import lora_finetune
 from gpu_workers.runners.protocol import Emitter
+from tests.registry import fixtures as registry_fixtures
+
+# The shared registry fixtures: a tiny zth-gpt2-small and the real datasets in a temp registry
+# that workers started by the tests bind read-only at /models.
+registry_files = registry_fixtures.registry_files
+registry_ready = registry_fixtures.registry_ready
 
 COLOURS = ["red", "blue", "green", "yellow", "black", "white", "orange", "purple"]
 THINGS = ["apple", "sky", "leaf", "sun", "night", "snow", "carrot", "plum", "brick", "cloud", "grass", "coal",
@@ -260,3 +266,120 @@ def test_qlora_trains_4bit_base_with_only_adapters_on_gpu(tiny, tmp_path):
     assert payload["engine"] == "peft-lora-4bit" and payload["device"].startswith("cuda:0")
     assert metrics["trainable_params"] == 8 * (32 + 96) * 2
     assert metrics["train_loss_drop"] > 0
+
+
+# --- the kind: schema, preflight -----------------------------------------------------------------
+
+
+def test_the_kind_offers_what_the_runner_accepts():
+    from apps.labs import kinds
+
+    kind = kinds.get_kind("lora-finetune")
+    specs = {p["name"]: p for p in kind.schema_json()}
+    assert kind.runner_file() == Path(lora_finetune.__file__)
+    assert specs["model"]["registry_kind"] == "causal-lm" and specs["dataset"]["registry_kind"] == "instruction"
+    assert tuple(specs["target_modules"]["choices"]) == lora_finetune.TARGET_PRESETS
+    for name, (low, high) in lora_finetune.LIMITS.items():
+        if name in specs and specs[name]["type"] == "int":
+            assert low <= specs[name]["min"] <= specs[name]["default"] <= specs[name]["max"] <= high, name
+    assert all(low <= r <= high for r in specs["rank"]["choices"] for low, high in [lora_finetune.LIMITS["rank"]])
+    defaults = {k: v for k, v in kind.defaults().items() if k not in ("model", "dataset")}
+    assert lora_finetune._params({**defaults, "model": "/m", "dataset": "/d"})["rank"] == defaults["rank"]
+    assert {t.metric for t in kind.targets} == {"train_loss_drop", "eval_loss_delta"}
+    assert set(kind.chart_metrics) == {"loss", "eval_loss"}
+
+
+GPT2_SMALL_META = {"n_params": 124_439_808, "n_layer": 12, "n_embd": 768, "vocab_size": 50_257,
+                   "context_length": 1024}
+
+
+def test_preflight_sizes_the_model_and_refuses_with_the_estimate():
+    from apps.core.errors import ApplicationError
+    from apps.labs.kinds import get_kind
+
+    kind = get_kind("lora-finetune")
+    entry = {"model": {"slug": "gpt2", "kind": "causal-lm", "path": "/models/models/gpt2", "meta": GPT2_SMALL_META}}
+    params = kind.defaults()
+    kind.preflight(params, entry)  # the defaults fit, even on GPT-2 small
+    with pytest.raises(ApplicationError) as info:
+        kind.preflight({**params, "batch_size": 32, "max_seq_len": 512}, entry)
+    message = info.value.message
+    assert info.value.field == "params.batch_size"
+    assert "gpt2 (124.4M parameters)" in message and "batch size 32" in message and "4096 MB" in message
+    estimate = lora_finetune.memory_estimate_mb(GPT2_SMALL_META, batch_size=32, max_seq_len=512, rank=8)
+    assert f"about {estimate['total']:.0f} MB" in message and estimate["total"] > 4096
+    # The sequence is capped at the model's context, as the runner caps it.
+    with pytest.raises(ApplicationError):
+        kind.preflight({**params, "batch_size": 8, "max_seq_len": 512}, entry)
+    short = {"model": {**entry["model"], "meta": {**GPT2_SMALL_META, "context_length": 64}}}
+    kind.preflight({**params, "batch_size": 8, "max_seq_len": 512}, short)
+    kind.preflight(params, {})  # nothing to size: the sandbox's limit still applies
+
+
+def test_submit_refuses_an_oversized_run_and_qlora_without_gpu_workers_writing_no_job(
+    registry_ready, labs, learner, settings
+):
+    from apps.core.errors import ApplicationError
+    from apps.labs.models import LabJob
+    from apps.labs.services import lab_job_submit
+    from apps.registry.services import model_entry_register
+
+    tiny_entry = registry_ready.entries["zth-gpt2-small"]
+    # A big model's metadata over the tiny model's files: only the metadata sizes the run.
+    model_entry_register(slug="big-gpt2", title="Big GPT-2", kind="causal-lm", path=tiny_entry.path,
+                         metadata=GPT2_SMALL_META)
+    with pytest.raises(ApplicationError) as info:
+        lab_job_submit(user=learner, lab="lora-finetune",
+                       params={"model": "big-gpt2", "batch_size": 32, "max_seq_len": 512})
+    assert info.value.field == "params.batch_size" and "needs about" in info.value.message
+    settings.LABS_USE_GPU_QUEUE = False
+    with pytest.raises(ApplicationError) as info:
+        lab_job_submit(user=learner, lab="lora-finetune", params={"qlora": True})
+    assert info.value.field == "params.qlora" and "needs a CUDA GPU" in info.value.message
+    assert not LabJob.objects.exists()
+    settings.LABS_USE_GPU_QUEUE = True  # GPU workers exist: the runner checks for CUDA + bitsandbytes there
+    from apps.labs.kinds import get_kind
+
+    get_kind("lora-finetune").preflight({**get_kind("lora-finetune").defaults(), "qlora": True}, {})
+
+
+# --- end to end: real worker, bubblewrap sandbox, registry mounted at /models ----------------------
+
+
+@pytest.mark.sandbox
+@pytest.mark.timeout(240)
+def test_lora_lab_runs_end_to_end_in_the_sandbox(
+    bubblewrap_available, purged_queues, registry_ready, labs, learner, celery_worker_process, tmp_path
+):
+    from apps.labs.models import Artifact, LabJobEvent
+    from apps.labs.services import lab_job_submit
+    from tests.labs.conftest import job_final
+
+    params = {"steps": 20, "lr": 0.01, "batch_size": 4, "max_seq_len": 64, "seed": 11}
+    job = lab_job_submit(user=learner, lab="lora-finetune", params=params)
+    job = job_final(job.pk, 200)
+    assert job.status == "succeeded", job.reason
+    metrics = job.metrics
+    assert 0 < metrics["trainable_params"] < metrics["total_params"]
+    assert metrics["train_loss_drop"] > 0 and metrics["eval_loss_after"] < metrics["eval_loss_before"]
+    assert job.grade["passed"] is True, job.grade
+    assert metrics["peak_memory_mb"] <= metrics["memory_estimate_mb"]  # the preflight's estimate is not low
+    result = job.result
+    assert result["device"] == "cpu" and result["runner_version"] == lora_finetune.RUNNER_VERSION
+    assert result["model"]["path"] == "/models/models/zth-gpt2-small" and result["seed"] == 11
+    assert {"torch", "transformers", "peft"} <= result["versions"].keys()
+    steps = sorted(e.payload["step"] for e in LabJobEvent.objects.filter(job=job, type="metric",
+                                                                          payload__name="loss"))
+    assert steps == list(range(1, 21))
+    names = set(Artifact.objects.filter(job=job).values_list("name", flat=True))
+    assert names == {"generations.json", "adapter/adapter_model.safetensors", "adapter/adapter_config.json"}
+
+    # Same params and seed outside the sandbox, same machine and thread count: the same numbers.
+    root = registry_ready.root
+    bare, _ = run_runner({"params": {
+        **job.params, "threads": result["threads"],
+        "model": {"slug": "zth-gpt2-small", "path": str(root / "models" / "zth-gpt2-small"), "meta": {}},
+        "dataset": {"slug": "lora-instructions", "path": str(root / "datasets" / "lora-instructions"), "meta": {}},
+    }, "work_dir": str(tmp_path)})
+    same = ("eval_loss_before", "eval_loss_after", "train_loss_before", "train_loss_after", "trainable_params")
+    assert {k: bare["metrics"][k] for k in same} == {k: metrics[k] for k in same}
