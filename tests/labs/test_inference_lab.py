@@ -114,13 +114,10 @@ def test_runner_measures_speed_per_batch_size_and_records_what_ran(tiny_lm, tmp_
 
 
 def test_result_section_shows_the_sweep_and_each_settings_outputs(tiny_lm, tmp_path):
-    from django.template import engines
-
-    from apps.labs.kinds import get_kind
+    from django.template.loader import render_to_string
 
     _, result = run_lab(tmp_path, tiny_lm, temperature=0.7, seed=2, **SMALL)
-    template = (get_kind("llm-inference").folder / "result.html").read_text()
-    html = engines["django"].from_string(template).render({"s": {"result": result}})
+    html = render_to_string("labs/kinds/llm_inference/result.html", {"s": {"result": result}})
     assert html.count('<th scope="row">') == 3  # batch sizes 1, 2, 4
     assert "Greedy (temperature 0)" in html and 'Your settings: <span class="muted">temperature 0.7,' in html
     assert html.count("<dt>") == 3 * llm_inference.SHOWN_SAMPLES and llm_inference.PROMPTS[0] in html
@@ -292,8 +289,10 @@ def test_lab_page_says_what_it_teaches_links_its_topics_and_offers_registry_mode
 @pytest.mark.sandbox
 @pytest.mark.timeout(240)
 def test_inference_lab_end_to_end_in_the_sandbox_same_seed_same_words(
-    bubblewrap_available, purged_queues, registry_ready, labs, learner, celery_worker_process
+    bubblewrap_available, purged_queues, registry_ready, labs, learner, celery_worker_process, client
 ):
+    from django.urls import reverse
+
     from apps.labs.models import Artifact, LabJobEvent
     from apps.labs.services import lab_job_submit
     from tests.labs.conftest import job_final
@@ -312,6 +311,10 @@ def test_inference_lab_end_to_end_in_the_sandbox_same_seed_same_words(
     assert steps == [1, 2]
     report = json.loads(Artifact.objects.get(job=first).file.read())
     assert report["model"]["path"] == "/models/models/zth-gpt2-small" and report["seed"] == 5
+
+    client.force_login(learner)
+    page = client.get(reverse("labs:job-detail", args=[first.pk])).content.decode()
+    assert "Speed by batch size" in page and "Greedy (temperature 0)" in page
 
     second = job_final(lab_job_submit(user=learner, lab="llm-inference", params=E2E).pk, 150)
     assert second.status == "succeeded", second.reason
