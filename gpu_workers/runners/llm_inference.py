@@ -513,14 +513,8 @@ def run(spec: dict, emitter: Emitter) -> None:
         parameters=engine.n_params,
         seed=p["seed"],
         sweep=sweep,
-        samples={
-            row["name"]: {
-                "temperature": row["temperature"], "top_p": row["top_p"], "top_k": row["top_k"],
-                "distinct_1": row["distinct_1"], "distinct_2": row["distinct_2"], "repeatable": row["repeatable"],
-                "outputs": row["outputs"][:SHOWN_SAMPLES],
-            }
-            for row in compared
-        },
+        # A list, not a dict keyed by name: the database's JSON type does not keep key order.
+        samples=[{**row, "outputs": row["outputs"][:SHOWN_SAMPLES]} for row in compared],
     )
 
 

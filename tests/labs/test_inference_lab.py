@@ -87,6 +87,11 @@ def run_lab_process(work: Path, model: Path, **params) -> dict:
 SMALL = {"batch_sizes": "1,2,4", "max_new_tokens": 8}
 
 
+def outputs(result: dict, setting: str) -> list[str]:
+    """The sample outputs the result shows for one sampling setting (greedy, yours, hot)."""
+    return next([o["output"] for o in row["outputs"]] for row in result["samples"] if row["name"] == setting)
+
+
 def test_runner_measures_speed_per_batch_size_and_records_what_ran(tiny_lm, tmp_path):
     events, result = run_lab(tmp_path / "a", tiny_lm, temperature=0.8, seed=3, **SMALL)
     metrics = result["metrics"]
@@ -104,8 +109,8 @@ def test_runner_measures_speed_per_batch_size_and_records_what_ran(tiny_lm, tmp_
     assert fractions == sorted(fractions)
     # The three settings are shown with their outputs; a random model's greedy answers repeat
     # tokens, while sampling at a high temperature spreads over the vocabulary.
-    assert set(result["samples"]) == {"greedy", "yours", "hot"}
-    assert all(len(s["outputs"]) == llm_inference.SHOWN_SAMPLES for s in result["samples"].values())
+    assert [row["name"] for row in result["samples"]] == ["greedy", "yours", "hot"]
+    assert all(len(row["outputs"]) == llm_inference.SHOWN_SAMPLES for row in result["samples"])
     assert metrics["distinct_1_hot"] > metrics["distinct_1_greedy"]
     artifact = next(e["payload"] for e in events if e["type"] == "artifact")
     report = json.loads((tmp_path / "a" / artifact["path"]).read_text())
@@ -136,17 +141,17 @@ def test_without_a_gpu_or_vllm_the_engine_is_hugging_face_generate(tiny_lm, tmp_
 def test_temperature_zero_gives_the_same_output_for_the_same_seed(tiny_lm, tmp_path):
     _, first = run_lab(tmp_path / "1", tiny_lm, temperature=0.0, seed=11, engine="hf", **SMALL)
     _, second = run_lab(tmp_path / "2", tiny_lm, temperature=0.0, seed=11, engine="hf", **SMALL)
-    outputs = [o["output"] for o in first["samples"]["yours"]["outputs"]]
-    assert outputs == [o["output"] for o in second["samples"]["yours"]["outputs"]]
-    assert outputs == [o["output"] for o in first["samples"]["greedy"]["outputs"]]  # temperature 0 is greedy
+    greedy = outputs(first, "yours")
+    assert greedy == outputs(second, "yours")
+    assert greedy == outputs(first, "greedy")  # temperature 0 is greedy
     assert first["metrics"]["greedy_repeatable"] == 1 and first["metrics"]["seeded_repeatable"] == 1
     # Greedy needs no seed at all; sampling does: another seed gives other words.
     _, other_seed = run_lab(tmp_path / "3", tiny_lm, temperature=0.0, seed=12, engine="hf", **SMALL)
-    assert [o["output"] for o in other_seed["samples"]["yours"]["outputs"]] == outputs
+    assert outputs(other_seed, "yours") == greedy
     _, hot_a = run_lab(tmp_path / "4", tiny_lm, temperature=1.0, top_k=0, top_p=1.0, seed=11, engine="hf", **SMALL)
     _, hot_b = run_lab(tmp_path / "5", tiny_lm, temperature=1.0, top_k=0, top_p=1.0, seed=12, engine="hf", **SMALL)
-    sampled_a = [o["output"] for o in hot_a["samples"]["yours"]["outputs"]]
-    assert sampled_a != outputs and sampled_a != [o["output"] for o in hot_b["samples"]["yours"]["outputs"]]
+    sampled_a = outputs(hot_a, "yours")
+    assert sampled_a != greedy and sampled_a != outputs(hot_b, "yours")
     assert hot_a["metrics"]["seeded_repeatable"] == 1
 
 
@@ -227,7 +232,7 @@ def test_vllm_engine_runs_and_is_greedy_deterministic(vllm_lm, tmp_path):
     assert result["engine"] == "vllm" and "vllm" in result["versions"]
     assert result["device"].startswith("cuda:0 ")
     assert result["metrics"]["tokens_per_s"] > 0 and result["metrics"]["greedy_repeatable"] == 1
-    assert result["samples"]["yours"]["outputs"] == again["samples"]["yours"]["outputs"]
+    assert outputs(result, "yours") == outputs(again, "yours")
     hf = run_lab_process(tmp_path / "h", vllm_lm, engine="hf", temperature=0.0, seed=5, **SMALL)
     assert hf["engine"] == "hf" and hf["metrics"]["tokens_per_s"] > 0
 
@@ -318,4 +323,37 @@ def test_inference_lab_end_to_end_in_the_sandbox_same_seed_same_words(
 
     second = job_final(lab_job_submit(user=learner, lab="llm-inference", params=E2E).pk, 150)
     assert second.status == "succeeded", second.reason
-    assert second.result["samples"]["yours"]["outputs"] == first.result["samples"]["yours"]["outputs"]
+    assert outputs(second.result, "yours") == outputs(first.result, "yours")
+
+
+@pytest.mark.browser
+@pytest.mark.sandbox
+@pytest.mark.timeout(200)
+def test_browser_launch_watch_and_read_the_inference_result(
+    bubblewrap_available, purged_queues, registry_ready, labs, learner, request, page
+):
+    """Launch from the form, see the batch-size chart fill in, read the speed table and outputs."""
+    from tests.conftest import ROOT, browser_login
+
+    base = request.getfixturevalue("live_asgi_server")
+    request.getfixturevalue("celery_worker_process")
+    browser_login(page, base, "lena")
+    page.goto(f"{base}/labs/llm-inference/")
+    assert page.locator("#id_model option[value='zth-gpt2-small']").count() == 1
+    page.select_option("#id_batch_sizes", "1,2")
+    page.fill("#id_max_new_tokens", "8")
+    page.fill("#id_temperature", "0")
+    page.click("button:has-text('Launch run')")
+    page.wait_for_url("**/labs/jobs/**")
+    page.wait_for_function("() => document.getElementById('labjob-status').innerText.includes('Succeeded')",
+                           timeout=150_000)
+    result = page.locator("#labjob-result")
+    text = result.inner_text()
+    assert "Speed by batch size" in text and "Target met" in text and "inference_report.json" in text
+    assert page.locator("#labjob-result table tbody tr").count() == 2  # batch sizes 1 and 2
+    assert "Greedy (temperature 0)" in text and "the same seed gave the same words again" in text
+    shots = ROOT / "screenshots"
+    shots.mkdir(exist_ok=True)
+    page.screenshot(path=str(shots / "labs-inference-result.png"), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.screenshot(path=str(shots / "labs-inference-result-390.png"), full_page=True)
