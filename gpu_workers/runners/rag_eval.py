@@ -9,10 +9,11 @@ Inputs (resolved by the worker from the model/dataset registry, read-only under 
 - ``params["embedder"]["path"]``: a sentence-transformers model directory (MiniLM).
 
 params: ``splitter`` ("characters", "sentences", "paragraphs"), ``chunk_size`` (characters,
-default 800), ``chunk_overlap`` (100), ``retriever`` ("dense", "bm25", "hybrid": reciprocal
+default 500), ``chunk_overlap`` (0), ``retriever`` ("dense", "bm25", "hybrid": reciprocal
 rank fusion of the two), ``top_k`` (5), ``max_questions`` (0 = all), ``seed``, ``device``
-("auto"), ``threads`` (1), and ``llm`` (set by the worker, never by the learner: an
-OpenAI-compatible provider for the LLM-judged metrics; absent = they are not run).
+("auto"), ``threads`` (1), and ``llm`` (set by the worker, never by the learner: a provider
+for the LLM-judged metrics; absent = they are not run, and this version does not call one
+even when given: the result says which).
 
 Scores: RAGAS' non-LLM ``NonLLMContextPrecisionWithReference`` and ``NonLLMContextRecall``,
 which match retrieved chunks to the reference contexts by string similarity (1 - normalised
@@ -21,8 +22,10 @@ Faithfulness and answer relevancy need an LLM to answer and to judge; without a 
 provider the result says so instead of inventing a number.
 
 Emits progress, ``context_precision``/``context_recall`` as running means over the questions
-scored so far (step = question number), the artifact ``per_question.json`` (question, retrieved chunk ids, scores) and a
-result with the averages, library versions, device, engine, runner version and seed.
+scored so far (step = question number), the artifact ``per_question.json`` (question,
+retrieved chunk ids, scores, and the text of every retrieved chunk) and a result with the
+averages, the first rows of the table, library versions, device, engine, runner version
+and seed.
 Same params + seed + hardware = same numbers (no sampling anywhere; ties break by chunk order).
 """
 
@@ -62,6 +65,7 @@ RRF_K = 60
 BM25_K1, BM25_B = 1.5, 0.75
 SIMILARITY_THRESHOLD = 0.5
 NOT_RUN_NO_LLM = "not run: no LLM provider configured"
+NOT_RUN_LLM_UNSUPPORTED = "not run: an LLM provider was given, but this runner version does not call one"
 #: Rows of the per-question table copied into the result (the artifact has them all).
 RESULT_ROWS = 40
 
@@ -82,8 +86,8 @@ class DatasetError(ValueError):
 def _params(raw: dict) -> dict:
     p = {
         "splitter": str(raw.get("splitter", "paragraphs")),
-        "chunk_size": int(raw.get("chunk_size", 800)),
-        "chunk_overlap": int(raw.get("chunk_overlap", 100)),
+        "chunk_size": int(raw.get("chunk_size", 500)),
+        "chunk_overlap": int(raw.get("chunk_overlap", 0)),
         "retriever": str(raw.get("retriever", "hybrid")),
         "top_k": int(raw.get("top_k", 5)),
         "max_questions": int(raw.get("max_questions", 0)),
@@ -486,9 +490,9 @@ def run(spec: dict, emitter: Emitter) -> None:
     llm = raw.get("llm")
     llm_metrics = {"faithfulness": NOT_RUN_NO_LLM, "answer_relevancy": NOT_RUN_NO_LLM}
     if llm:
-        # Generating answers and judging them needs a provider the sandbox can reach; the
-        # worker does not pass one yet, so say so rather than pretend.
-        llm_metrics = {k: "not run: LLM-judged metrics are not wired into this runner yet" for k in llm_metrics}
+        # Writing answers and judging them needs a provider the sandbox can reach (it has no
+        # network). No worker passes one yet, and this runner does not call one: say so.
+        llm_metrics = {k: NOT_RUN_LLM_UNSUPPORTED for k in llm_metrics}
 
     def mean(key: str) -> float:
         return round(sum(r[key] for r in rows) / len(rows), 6)

@@ -290,7 +290,7 @@ from tests.registry import fixtures as registry_fixtures  # noqa: E402
 registry_files = registry_fixtures.registry_files
 registry_ready = registry_fixtures.registry_ready
 
-DEFAULTS = {"splitter": "paragraphs", "chunk_size": 600, "chunk_overlap": 0}
+DEFAULTS = {"splitter": "paragraphs", "chunk_size": 500, "chunk_overlap": 0}
 
 
 def _entry(meta: dict, path: str = "/models/datasets/rag-tiny") -> dict:
@@ -413,3 +413,14 @@ def test_the_result_shows_the_per_question_table(good_and_bad):
     # Another lab's result never gets this table.
     other = render_to_string("labs/partials/job_result.html", {"s": {**snapshot, "lab": "char-gpt"}, "is_owner": False})
     assert "Question by question" not in other
+
+
+def test_llm_judged_metrics_say_why_they_did_not_run(corpus, tmp_path):
+    work = tmp_path / "llm"
+    work.mkdir()
+    out = io.StringIO()
+    params = {"dataset": {"path": str(corpus)}, **GOOD, "retriever": "bm25", "llm": {"provider": "openai"}}
+    rag_eval.run({"work_dir": str(work), "params": params}, Emitter(work, out=out))
+    result = json.loads(out.getvalue().splitlines()[-1])["payload"]
+    assert set(result["llm_metrics"].values()) == {rag_eval.NOT_RUN_LLM_UNSUPPORTED}
+    assert "faithfulness" not in result["metrics"] and "answer_relevancy" not in result["metrics"]
