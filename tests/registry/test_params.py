@@ -21,8 +21,13 @@ SCHEMA = [
 
 
 def test_param_json_keeps_the_registry_kind():
-    assert SCHEMA[0] == {"name": "model", "type": "model", "label": "Model", "default": "zth-gpt2-small",
-                         "registry_kind": "causal-lm"}
+    assert SCHEMA[0] == {
+        "name": "model",
+        "type": "model",
+        "label": "Model",
+        "default": "zth-gpt2-small",
+        "registry_kind": "causal-lm",
+    }
 
 
 def test_only_ready_entries_of_the_kind_validate(registry_ready):
