@@ -11,7 +11,7 @@ and column. A plain string instead of either dict is taken as the path (local us
 
 params (validated by the lab's schema before they get here; re-checked defensively):
 ``rank`` (8), ``alpha`` (16), ``dropout`` (0.05), ``target_modules`` ("c_attn"; a comma
-list, or "all-linear"), ``steps`` (60), ``lr`` (1e-3), ``seed`` (1234), ``max_seq_len``
+list, or "all-linear"), ``steps`` (60), ``lr`` (5e-3), ``seed`` (1234), ``max_seq_len``
 (128), ``batch_size`` (8), ``qlora`` (false: 4-bit base weights, CUDA + bitsandbytes only),
 ``eval_examples`` (32), ``samples`` (3), ``max_new_tokens`` (40), ``device`` ("auto"),
 ``threads`` (0 = what the sandbox allows).
@@ -108,7 +108,7 @@ def _params(raw: dict) -> dict:
         "dropout": float(raw.get("dropout", 0.05)),
         "target_modules": str(raw.get("target_modules", "c_attn")),
         "steps": int(raw.get("steps", 60)),
-        "lr": float(raw.get("lr", 1e-3)),
+        "lr": float(raw.get("lr", 5e-3)),
         "seed": int(raw.get("seed", 1234)),
         "max_seq_len": int(raw.get("max_seq_len", 128)),
         "batch_size": int(raw.get("batch_size", 8)),
@@ -373,6 +373,119 @@ def _peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
+class _Batches:
+    """Tokenizing, padding, loss and greedy generation for instruction rows on one model."""
+
+    def __init__(self, torch: Any, tokenizer: Any, *, device: str, max_len: int, batch_size: int,
+                 max_new_tokens: int):
+        self.torch, self.tokenizer, self.device = torch, tokenizer, device
+        self.max_len, self.batch_size, self.max_new_tokens = max_len, batch_size, max_new_tokens
+        self.eos_id = tokenizer.eos_token_id
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (self.eos_id or 0)
+
+    def _ids(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def encode(self, row: dict) -> tuple[list[int], list[int]]:
+        """(input ids, labels): the loss counts only the response and its end-of-text token.
+        Too long: the response keeps at most half the length, the prompt its end."""
+        prompt, answer = self._ids(prompt_text(row)), self._ids(row["output"])
+        if self.eos_id is not None:
+            answer = [*answer, self.eos_id]
+        if len(prompt) + len(answer) > self.max_len:
+            answer = answer[: max(1, self.max_len // 2)]
+            prompt = prompt[-(self.max_len - len(answer)) :] if len(prompt) + len(answer) > self.max_len else prompt
+        return prompt + answer, [-100] * len(prompt) + answer
+
+    def _collate(self, items: list[tuple[list[int], list[int]]]) -> tuple[Any, Any, Any]:
+        torch = self.torch
+        width = max(len(ids) for ids, _ in items)
+        ids = torch.full((len(items), width), self.pad_id, dtype=torch.long)
+        labels = torch.full((len(items), width), -100, dtype=torch.long)
+        mask = torch.zeros((len(items), width), dtype=torch.long)
+        for i, (x, y) in enumerate(items):
+            ids[i, : len(x)] = torch.tensor(x)
+            labels[i, : len(y)] = torch.tensor(y)
+            mask[i, : len(x)] = 1
+        return ids.to(self.device), labels.to(self.device), mask.to(self.device)
+
+    def loss_sum(self, net: Any, items: list[tuple[list[int], list[int]]]) -> tuple[Any, int]:
+        """Sum of per-token cross-entropy over the response tokens, and their count."""
+        ids, labels, mask = self._collate(items)
+        logits = net(input_ids=ids, attention_mask=mask).logits[:, :-1, :].float()
+        target = labels[:, 1:]
+        loss = self.torch.nn.functional.cross_entropy(
+            logits.reshape(-1, logits.size(-1)), target.reshape(-1), ignore_index=-100, reduction="sum"
+        )
+        return loss, int((target != -100).sum())
+
+    def evaluate(self, net: Any, items: list[tuple[list[int], list[int]]]) -> float:
+        """Mean loss per response token over ``items``, dropout off."""
+        was_training = net.training
+        net.eval()
+        total, count = 0.0, 0
+        with self.torch.no_grad():
+            for start in range(0, len(items), self.batch_size):
+                loss, n = self.loss_sum(net, items[start : start + self.batch_size])
+                total += float(loss)
+                count += n
+        net.train(was_training)
+        return total / max(count, 1)
+
+    def generate(self, net: Any, rows: list[dict]) -> list[str]:
+        """Greedy answers to each row's prompt (deterministic: no sampling)."""
+        was_training = net.training
+        net.eval()
+        answers = []
+        with self.torch.no_grad():
+            for row in rows:
+                prompt = self._ids(prompt_text(row))[-max(1, self.max_len - self.max_new_tokens) :]
+                ids = self.torch.tensor([prompt], device=self.device)
+                out = net.generate(
+                    input_ids=ids, attention_mask=self.torch.ones_like(ids), do_sample=False,
+                    max_new_tokens=min(self.max_new_tokens, max(1, self.max_len - len(prompt))),
+                    pad_token_id=self.pad_id, eos_token_id=self.eos_id,
+                )
+                answers.append(self.tokenizer.decode(out[0, len(prompt) :].tolist(), skip_special_tokens=True).strip())
+        net.train(was_training)
+        return answers
+
+
+def _attach_lora(model: Any, p: dict, torch: Any) -> tuple[Any, list[str] | str, bool]:
+    """Wrap ``model`` with LoRA adapters on the chosen layers: (peft model, targets, fan_in_fan_out)."""
+    import peft
+    from peft import LoraConfig
+
+    targets = target_modules_list(p["target_modules"])
+    try:
+        from transformers.pytorch_utils import Conv1D  # GPT-2 stores its linear layers transposed
+
+        conv1d: tuple[type, ...] = (Conv1D,)
+    except ImportError:
+        conv1d = ()
+    fan_in_fan_out = any(
+        isinstance(module, conv1d) and (targets == "all-linear" or name.rsplit(".", 1)[-1] in targets)
+        for name, module in model.named_modules()
+    )
+    config = LoraConfig(
+        r=p["rank"], lora_alpha=p["alpha"], lora_dropout=p["dropout"], target_modules=targets,
+        fan_in_fan_out=fan_in_fan_out, bias="none", task_type="CAUSAL_LM",
+    )
+    if p["qlora"]:
+        model = peft.prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    try:
+        return peft.get_peft_model(model, config), targets, fan_in_fan_out
+    except ValueError as exc:
+        if "not found in the base model" not in str(exc) and "Target modules" not in str(exc):
+            raise
+        linear = sorted({name.rsplit(".", 1)[-1] for name, m in model.named_modules()
+                         if isinstance(m, (torch.nn.Linear, *conv1d)) and "." in name})
+        raise LabInputError(
+            f"Target modules {p['target_modules']!r} do not exist in {p['model']['slug']}; its linear layers are "
+            f"{', '.join(linear)} (or choose 'all-linear')."
+        ) from None
+
+
 # --- the run -------------------------------------------------------------------------------------
 
 
@@ -415,7 +528,6 @@ def train(spec: dict, emitter: Emitter) -> dict:
         _qlora_check(device)
     device_text = f"cuda:0 {torch.cuda.get_device_name(0)}" if device == "cuda" else "cpu"
 
-    import peft
     import transformers
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -433,8 +545,8 @@ def train(spec: dict, emitter: Emitter) -> dict:
     if not (model_dir / "config.json").is_file():
         raise LabInputError(
             f"Model {p['model']['slug']}: no Hugging Face model at {model_dir} (config.json missing). "
-            "An admin builds it with `manage.py registry_build_small_lm` or registers a local "
-            "checkpoint directory in the Registry."
+            "An admin rebuilds the shipped models with `manage.py registry_build`, or registers a local "
+            "checkpoint directory in the admin's model registry and verifies it."
         )
 
     emitter.progress(0.02, f"loading model {p['model']['slug']}")
@@ -447,120 +559,28 @@ def train(spec: dict, emitter: Emitter) -> dict:
     if not p["qlora"]:
         model = model.float().to(device)
     model.config.use_cache = True
-    eos_id = tokenizer.eos_token_id
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (eos_id if eos_id is not None else 0)
     context = int(getattr(model.config, "n_positions", 0) or getattr(model.config, "max_position_embeddings", 0) or 0)
     max_len = min(p["max_seq_len"], context) if context else p["max_seq_len"]
     if max_len < p["max_seq_len"]:
         emitter.log(f"max_seq_len {p['max_seq_len']} is longer than the model's context; using {max_len}")
 
-    def encode(row: dict) -> tuple[list[int], list[int]]:
-        """(input ids, labels): the loss counts only the response and its end-of-text token."""
-        prompt = tokenizer(prompt_text(row), add_special_tokens=False)["input_ids"]
-        answer = tokenizer(row["output"], add_special_tokens=False)["input_ids"]
-        if eos_id is not None:
-            answer = [*answer, eos_id]
-        answer = answer[: max(1, max_len // 2)] if len(prompt) + len(answer) > max_len else answer
-        prompt = prompt[-(max_len - len(answer)) :] if len(prompt) + len(answer) > max_len else prompt
-        return prompt + answer, [-100] * len(prompt) + answer
-
-    train_enc = [encode(r) for r in train_rows]
-    eval_rows = heldout_rows[: p["eval_examples"]]
-    eval_enc = [encode(r) for r in eval_rows]
+    lm = _Batches(torch, tokenizer, device=device, max_len=max_len, batch_size=p["batch_size"],
+                  max_new_tokens=p["max_new_tokens"])
+    train_enc = [lm.encode(r) for r in train_rows]
+    eval_enc = [lm.encode(r) for r in heldout_rows[: p["eval_examples"]]]
     # A fixed slice of the training rows, measured before and after: whether the training loss
     # fell, without the batch-to-batch noise of the per-step curve.
     train_probe = train_enc[: p["eval_examples"]]
     sample_rows = heldout_rows[: p["samples"]]
 
-    def collate(items: list[tuple[list[int], list[int]]]):
-        width = max(len(ids) for ids, _ in items)
-        ids = torch.full((len(items), width), pad_id, dtype=torch.long)
-        labels = torch.full((len(items), width), -100, dtype=torch.long)
-        mask = torch.zeros((len(items), width), dtype=torch.long)
-        for i, (x, y) in enumerate(items):
-            ids[i, : len(x)] = torch.tensor(x)
-            labels[i, : len(y)] = torch.tensor(y)
-            mask[i, : len(x)] = 1
-        return ids.to(device), labels.to(device), mask.to(device)
-
-    def token_loss_sum(net, items) -> tuple[torch.Tensor, int]:
-        """Sum of per-token cross-entropy over response tokens, and their count."""
-        ids, labels, mask = collate(items)
-        logits = net(input_ids=ids, attention_mask=mask).logits[:, :-1, :].float()
-        target = labels[:, 1:]
-        loss = torch.nn.functional.cross_entropy(
-            logits.reshape(-1, logits.size(-1)), target.reshape(-1), ignore_index=-100, reduction="sum"
-        )
-        return loss, int((target != -100).sum())
-
-    @torch.no_grad()
-    def evaluate(net, items=eval_enc) -> float:
-        """Mean loss per response token over ``items`` (dropout off)."""
-        was_training = net.training
-        net.eval()
-        total, count = 0.0, 0
-        for start in range(0, len(items), p["batch_size"]):
-            loss_sum, n = token_loss_sum(net, items[start : start + p["batch_size"]])
-            total += float(loss_sum)
-            count += n
-        net.train(was_training)
-        return total / max(count, 1)
-
-    @torch.no_grad()
-    def generate(net) -> list[str]:
-        was_training = net.training
-        net.eval()
-        outs = []
-        for row in sample_rows:
-            prompt = tokenizer(prompt_text(row), add_special_tokens=False)["input_ids"]
-            prompt = prompt[-max(1, max_len - p["max_new_tokens"]) :]
-            ids = torch.tensor([prompt], device=device)
-            out = net.generate(
-                input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=False,
-                max_new_tokens=min(p["max_new_tokens"], max(1, max_len - len(prompt))),
-                pad_token_id=pad_id, eos_token_id=eos_id,
-            )
-            outs.append(tokenizer.decode(out[0, len(prompt) :].tolist(), skip_special_tokens=True).strip())
-        net.train(was_training)
-        return outs
-
     emitter.progress(0.05, "evaluating the base model on held-out rows")
-    before_loss = evaluate(model)
-    train_before = evaluate(model, train_probe)
-    before_samples = generate(model)
+    before_loss = lm.evaluate(model, eval_enc)
+    train_before = lm.evaluate(model, train_probe)
+    before_samples = lm.generate(model, sample_rows)
     emitter.metric("eval_loss", round(before_loss, 5), step=0)
 
-    from peft import LoraConfig, get_peft_model
-
-    targets = target_modules_list(p["target_modules"])
-    try:
-        from transformers.pytorch_utils import Conv1D  # GPT-2 stores its linear layers transposed
-
-        conv1d: tuple[type, ...] = (Conv1D,)
-    except ImportError:
-        conv1d = ()
-    fan_in_fan_out = any(
-        isinstance(module, conv1d) and (targets == "all-linear" or name.rsplit(".", 1)[-1] in targets)
-        for name, module in model.named_modules()
-    )
-    config = LoraConfig(
-        r=p["rank"], lora_alpha=p["alpha"], lora_dropout=p["dropout"], target_modules=targets,
-        fan_in_fan_out=fan_in_fan_out, bias="none", task_type="CAUSAL_LM",
-    )
     torch.manual_seed(p["seed"])  # the adapters' initial A matrices
-    if p["qlora"]:
-        model = peft.prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
-    try:
-        model = get_peft_model(model, config)
-    except ValueError as exc:
-        if "not found in the base model" not in str(exc) and "Target modules" not in str(exc):
-            raise
-        linear = sorted({name.rsplit(".", 1)[-1] for name, m in model.named_modules()
-                         if isinstance(m, (torch.nn.Linear, *conv1d)) and "." in name})
-        raise LabInputError(
-            f"Target modules {p['target_modules']!r} do not exist in {p['model']['slug']}; its linear layers are "
-            f"{', '.join(linear)} (or choose 'all-linear')."
-        ) from None
+    model, targets, fan_in_fan_out = _attach_lora(model, p, torch)
 
     wrong = [name for name, param in model.named_parameters() if param.requires_grad and "lora_" not in name]
     if wrong:
@@ -575,7 +595,8 @@ def train(spec: dict, emitter: Emitter) -> dict:
     estimate = memory_estimate_mb(
         {**p["model"]["meta"], "n_params": total, "vocab_size": int(getattr(model.config, "vocab_size", 0) or 0),
          "n_layer": int(getattr(model.config, "n_layer", 0) or getattr(model.config, "num_hidden_layers", 0) or 0),
-         "n_embd": int(getattr(model.config, "n_embd", 0) or getattr(model.config, "hidden_size", 0) or 0)},
+         "n_embd": int(getattr(model.config, "n_embd", 0) or getattr(model.config, "hidden_size", 0) or 0),
+         "n_head": int(getattr(model.config, "n_head", 0) or getattr(model.config, "num_attention_heads", 0) or 0)},
         batch_size=p["batch_size"], max_seq_len=max_len, rank=p["rank"],
         target_modules=p["target_modules"], qlora=p["qlora"],
     )
@@ -597,7 +618,7 @@ def train(spec: dict, emitter: Emitter) -> dict:
         if len(order) < p["batch_size"]:
             order += torch.randperm(len(train_enc), generator=gen).tolist()
         batch, order = order[: p["batch_size"]], order[p["batch_size"] :]
-        loss_sum, n = token_loss_sum(model, [train_enc[i] for i in batch])
+        loss_sum, n = lm.loss_sum(model, [train_enc[i] for i in batch])
         loss = loss_sum / max(n, 1)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -609,16 +630,16 @@ def train(spec: dict, emitter: Emitter) -> dict:
         losses.append(value)
         emitter.metric("loss", round(value, 5), step=step)
         if step % eval_every == 0 and step != steps:
-            emitter.metric("eval_loss", round(evaluate(model), 5), step=step)
+            emitter.metric("eval_loss", round(lm.evaluate(model, eval_enc), 5), step=step)
         if step % every == 0 or step == steps:
             emitter.progress(0.1 + 0.8 * step / steps, f"step {step}/{steps}, loss {value:.3f}")
     train_seconds = time.monotonic() - train_started
 
     emitter.progress(0.92, "evaluating the fine-tuned model")
-    after_loss = evaluate(model)
-    train_after = evaluate(model, train_probe)
+    after_loss = lm.evaluate(model, eval_enc)
+    train_after = lm.evaluate(model, train_probe)
     emitter.metric("eval_loss", round(after_loss, 5), step=steps)
-    after_samples = generate(model)
+    after_samples = lm.generate(model, sample_rows)
 
     generations = [
         {"instruction": row["instruction"], "input": row.get("input") or "", "reference": row["output"],

@@ -343,6 +343,24 @@ def test_submit_refuses_an_oversized_run_and_qlora_without_gpu_workers_writing_n
     get_kind("lora-finetune").preflight({**get_kind("lora-finetune").defaults(), "qlora": True}, {})
 
 
+def test_lab_page_says_what_it_teaches_links_its_topics_and_offers_registry_entries(
+    client, registry_ready, labs, learner
+):
+    from django.urls import reverse
+
+    from apps.labs.kinds import get_kind, params_clean
+
+    kind = get_kind("lora-finetune")
+    assert params_clean(kind.schema_json(), {}) == kind.defaults()  # every default valid with the registry
+    client.force_login(learner)
+    html = client.get(reverse("labs:detail", args=["lora-finetune"])).content.decode()
+    assert "Fine-tune with LoRA" in html and "low-rank correction" in html
+    assert reverse("curriculum:topic", args=["lora-qlora"]) in html
+    assert reverse("curriculum:topic", args=["fine-tune-vs-prompt"]) in html
+    assert 'value="zth-gpt2-small"' in html and 'value="lora-instructions"' in html
+    assert 'value="all-minilm-l6-v2"' not in html and 'value="rag-curriculum"' not in html  # wrong kinds
+
+
 # --- end to end: real worker, bubblewrap sandbox, registry mounted at /models ----------------------
 
 
