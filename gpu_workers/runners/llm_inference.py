@@ -175,6 +175,10 @@ class HFEngine:
         self.model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True, dtype=dtype)
         self.model.to(device).eval()
         self.n_params = sum(t.numel() for t in self.model.parameters())
+        self.options = {
+            "dtype": str(dtype).removeprefix("torch."),
+            "attention": getattr(self.model.config, "_attn_implementation", None),
+        }
         self.context = _context_length(self.model.config)
 
     def generate(self, prompts: list[str], setting: dict, max_new_tokens: int, seed: int) -> Generation:
@@ -231,17 +235,17 @@ class VLLMEngine:
         from vllm import LLM
 
         self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-        self.llm = LLM(
-            model=str(path),
-            tokenizer=str(path),
-            seed=seed,
-            dtype="auto",
+        self.options = {
             # The node's GPU is shared: take a share of it, not vLLM's default 90 %.
-            gpu_memory_utilization=float(os.environ.get("LABS_VLLM_GPU_MEMORY_UTILIZATION", "0.5")),
+            "gpu_memory_utilization": float(os.environ.get("LABS_VLLM_GPU_MEMORY_UTILIZATION", "0.5")),
             # Eager mode: CUDA-graph capture and compilation would cost more than the whole lab.
-            enforce_eager=True,
-            max_num_seqs=max(1, max_batch),
-        )
+            "enforce_eager": True,
+            # The lab sends the same prompts again and again (the TTFT probe, each batch size):
+            # with the prefix cache on, every prefill after the first would be a cache hit.
+            "enable_prefix_caching": False,
+            "max_num_seqs": max(1, max_batch),
+        }
+        self.llm = LLM(model=str(path), tokenizer=str(path), seed=seed, dtype="auto", **self.options)
         # Read from the files, not vLLM's internals (which move between releases).
         self.context = _context_length(_read_config(path))
         self.n_params = count_parameters(path)
@@ -497,6 +501,7 @@ def run(spec: dict, emitter: Emitter) -> None:
     report = {
         **env,
         "model": {"slug": slug, "path": str(path), "parameters": engine.n_params, "context": engine.context},
+        "engine_options": engine.options,
         "seed": p["seed"],
         "params": {k: v for k, v in p.items() if k != "model"},
         "prompts": prompts,
