@@ -113,6 +113,7 @@ def _entry_path(raw: dict, name: str) -> tuple[Path, dict]:
         return Path(entry["path"]), entry.get("meta") or {}
     if isinstance(entry, str) and entry.startswith("/"):
         return Path(entry), {}
+    # Only the worker resolves registry slugs; a bare slug here means it did not.
     raise ValueError(
         f"The {name} parameter was not resolved to a registry entry (got {entry!r}); "
         "the worker passes {'path': '/models/...'} for registry parameters."
@@ -412,8 +413,13 @@ def run(spec: dict, emitter: Emitter) -> None:
 
         hf_logging.disable_progress_bar()  # its "Loading weights" bar would only clutter the log
 
-        if not (embedder_path / "config.json").is_file() and not (embedder_path / "modules.json").is_file():
-            raise FileNotFoundError(f"No sentence-transformers model at {embedder_path} (no config.json/modules.json).")
+        if not (embedder_path / "modules.json").is_file() and not (embedder_path / "config.json").is_file():
+            slug = (raw.get("embedder") or {}).get("slug", "") if isinstance(raw.get("embedder"), dict) else ""
+            raise FileNotFoundError(
+                f"The embedding model {slug or embedder_path.name!r} has no sentence-transformers files at "
+                f"{embedder_path} (no modules.json or config.json). An admin rebuilds the shipped one with "
+                "`manage.py registry_build` or registers a sentence-transformers folder in the model registry."
+            )
         model = SentenceTransformer(str(embedder_path), device=device, local_files_only=True)
         model.eval()
         t0 = time.monotonic()

@@ -424,3 +424,12 @@ def test_llm_judged_metrics_say_why_they_did_not_run(corpus, tmp_path):
     result = json.loads(out.getvalue().splitlines()[-1])["payload"]
     assert set(result["llm_metrics"].values()) == {rag_eval.NOT_RUN_LLM_UNSUPPORTED}
     assert "faithfulness" not in result["metrics"] and "answer_relevancy" not in result["metrics"]
+
+
+def test_a_missing_embedding_model_names_it_and_how_to_fix_it(corpus, tmp_path):
+    params = {"dataset": {"path": str(corpus)}, "embedder": {"slug": "all-minilm-l6-v2", "path": str(tmp_path)}}
+    with pytest.raises(FileNotFoundError, match=r"'all-minilm-l6-v2' has no sentence-transformers .*registry_build"):
+        rag_eval.run({"work_dir": str(tmp_path), "params": params}, Emitter(tmp_path, out=io.StringIO()))
+    with pytest.raises(ValueError, match="was not resolved to a registry entry"):
+        rag_eval.run({"work_dir": str(tmp_path), "params": {**params, "embedder": "all-minilm-l6-v2"}},
+                     Emitter(tmp_path, out=io.StringIO()))
