@@ -377,8 +377,9 @@ def run(spec: dict, emitter: Emitter) -> None:
     if not (path / "config.json").is_file():
         raise FileNotFoundError(
             f"model {slug or path} has no config.json at {path}: the registry entry points at a missing or "
-            "incomplete directory. An admin registers models with `manage.py registry_build_small_lm` or the "
-            "registry admin (a Hugging Face save_pretrained directory under LABS_MODEL_DIR)."
+            "incomplete folder. An admin rebuilds the shipped models with `manage.py registry_build`, or puts a "
+            "Hugging Face save_pretrained folder under LABS_MODEL_DIR and registers it in the admin (Model and "
+            "dataset registry > Models, then 'Verify files and mark ready')."
         )
     # Offline, and caches inside the writable work dir (the rest of the sandbox is read-only).
     work_dir = Path(spec.get("work_dir") or ".")

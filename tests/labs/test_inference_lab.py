@@ -156,7 +156,7 @@ def test_temperature_zero_gives_the_same_output_for_the_same_seed(tiny_lm, tmp_p
 
 
 def test_bad_requests_fail_with_what_to_do(tiny_lm, tmp_path):
-    with pytest.raises(FileNotFoundError, match="registry_build_small_lm"):
+    with pytest.raises(FileNotFoundError, match=r"registry_build.*Verify files and mark ready"):
         run_lab(tmp_path, tmp_path / "missing", max_new_tokens=4)
     with pytest.raises(ValueError, match="context of 64 tokens"):
         run_lab(tmp_path, tiny_lm, max_new_tokens=64, engine="hf")
