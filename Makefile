@@ -6,7 +6,7 @@ BASE_PYTHON ?= $(shell command -v python3.11 || command -v python3)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install lint format bench manage clean-data
+.PHONY: run test install lint format bench manage clean-data gpu-check
 
 $(PY):
 	@test -n "$(BASE_PYTHON)" || { echo "error: Python 3.11 is needed: install python3.11 (e.g. apt-get install -y python3.11 python3.11-venv)"; exit 2; }
@@ -50,3 +50,9 @@ manage: $(VENV)/.installed-base
 # Benchmarks (not part of the tests): each folder's README says what it measures.
 bench: $(VENV)/.installed-bench
 	@for script in bench/*/run.py; do $(PY) $$script || exit 1; done
+
+# On a machine with an NVIDIA GPU (driver R580+): installs requirements/test.txt + gpu.txt into
+# .data/venv-gpu, runs the GPU-marked tests and bench/labs/gpu_bench.py within 8 minutes and
+# prints a short report (bench/labs/results-gpu.txt). Without a GPU it says so and exits 3.
+gpu-check:
+	@bash scripts/gpu_check.sh
