@@ -494,7 +494,7 @@ def run(spec: dict, emitter: Emitter) -> None:
     try:
         train(spec, emitter)
     except LabInputError as exc:
-        emitter.log(str(exc), stream="stderr")
+        emitter.log(str(exc))  # not stderr: the job's reason carries the message once, without a traceback
         emitter.result({}, status="error", error=str(exc))
         raise SystemExit(2) from None
 
@@ -504,6 +504,16 @@ def train(spec: dict, emitter: Emitter) -> dict:
     started = time.monotonic()
     p = _params(spec.get("params", {}))
     work_dir = Path(spec.get("work_dir") or ".")
+    # Inputs first (plain Python): a bad dataset or a missing model fails in a second, not after imports.
+    train_rows, heldout_rows, source = load_dataset(p["dataset"])
+    dataset_line = f"dataset {p['dataset']['slug']}: {source}"
+    model_dir = Path(p["model"]["path"])
+    if not (model_dir / "config.json").is_file():
+        raise LabInputError(
+            f"Model {p['model']['slug']}: no Hugging Face model at {model_dir} (config.json missing). "
+            "An admin rebuilds the shipped models with `manage.py registry_build`, or registers a local "
+            "checkpoint directory in the admin's model registry and verifies it."
+        )
     emitter.progress(0.0, "loading PyTorch, Transformers and PEFT")
     # Everything is local: never look for a hub, never print download bars.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -538,16 +548,7 @@ def train(spec: dict, emitter: Emitter) -> dict:
         f"lora_finetune runner {RUNNER_VERSION} on {device_text}; "
         + ", ".join(f"{k} {v}" for k, v in versions.items())
     )
-
-    train_rows, heldout_rows, source = load_dataset(p["dataset"])
-    emitter.log(f"dataset {p['dataset']['slug']}: {source}")
-    model_dir = Path(p["model"]["path"])
-    if not (model_dir / "config.json").is_file():
-        raise LabInputError(
-            f"Model {p['model']['slug']}: no Hugging Face model at {model_dir} (config.json missing). "
-            "An admin rebuilds the shipped models with `manage.py registry_build`, or registers a local "
-            "checkpoint directory in the admin's model registry and verifies it."
-        )
+    emitter.log(dataset_line)
 
     emitter.progress(0.02, f"loading model {p['model']['slug']}")
     torch.manual_seed(p["seed"])

@@ -401,3 +401,27 @@ def test_lora_lab_runs_end_to_end_in_the_sandbox(
     }, "work_dir": str(tmp_path)})
     same = ("eval_loss_before", "eval_loss_after", "train_loss_before", "train_loss_after", "trainable_params")
     assert {k: bare["metrics"][k] for k in same} == {k: metrics[k] for k in same}
+
+
+def test_through_the_protocol_a_bad_row_ends_with_its_message_exit_2_and_no_traceback(tiny, tmp_path):
+    """What the sandbox runs: ``python -m gpu_workers.runners lora_finetune spec.json``."""
+    import subprocess
+    import sys
+
+    dataset = tmp_path / "bad"
+    dataset.mkdir()
+    good = instruction_rows()[0][:2]
+    write_jsonl(dataset / "train.jsonl", good)
+    write_jsonl(dataset / "heldout.jsonl", [*good, {"instruction": "Say hi", "input": "", "answer": "hi"}])
+    spec = spec_for(tiny, tmp_path, dataset={"slug": "bad-set", "path": str(dataset), "meta": {}})
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    done = subprocess.run([sys.executable, "-m", "gpu_workers.runners", "lora_finetune", str(tmp_path / "spec.json")],
+                          cwd=Path(lora_finetune.__file__).parents[2], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    result = json.loads(done.stdout.splitlines()[-1])
+    assert result["type"] == "result" and result["payload"]["status"] == "error"
+    assert result["payload"]["error"].startswith(
+        "Dataset bad-set, heldout.jsonl, row 3: column 'output' is missing (each row needs 'instruction', 'input', "
+        "'output'; it has 'instruction', 'input', 'answer')."
+    ), result
