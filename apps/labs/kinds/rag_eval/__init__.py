@@ -36,8 +36,8 @@ KIND = LabKind(
               help="dense = cosine similarity of MiniLM vectors; bm25 = keyword scoring; hybrid = "
               "both rankings merged by reciprocal rank fusion."),
         Param("top_k", "int", "Chunks retrieved (top-k)", 5, min=1, max=20,
-              help="How many chunks each question gets. More raises recall; precision only drops "
-              "if the extra chunks push relevant ones down the list."),
+              help="How many chunks each question gets. More can only raise recall; precision "
+              "rewards relevant chunks near the top, so one found far down the list lowers it."),
         Param("max_questions", "int", "Questions to score", 0, min=0, max=500,
               help="0 scores every question; a smaller number scores a seeded random subset."),
         Param("seed", "int", "Random seed", 42, min=0, max=2**31 - 1,
@@ -53,7 +53,7 @@ KIND = LabKind(
     queue="gpu",
     estimated_minutes=2.0,
     milestone_slug="production-rag-pipeline",
-    position=40,
+    position=30,
     chart_metrics=("context_recall", "context_precision"),
     key_metrics=("context_recall", "context_precision"),
     # PyTorch + sentence-transformers + RAGAS (with LangChain) cost several seconds of a cold start.
