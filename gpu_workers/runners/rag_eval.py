@@ -66,8 +66,10 @@ BM25_K1, BM25_B = 1.5, 0.75
 SIMILARITY_THRESHOLD = 0.5
 NOT_RUN_NO_LLM = "not run: no LLM provider configured"
 NOT_RUN_LLM_UNSUPPORTED = "not run: an LLM provider was given, but this runner version does not call one"
-#: Rows of the per-question table copied into the result (the artifact has them all).
+#: Rows of the per-question table copied into the result (the artifact has them all), and the
+#: most bytes they may take: the worker reads an event line of at most 64 KiB.
 RESULT_ROWS = 40
+RESULT_ROWS_BYTES = 24_000
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
@@ -526,6 +528,8 @@ def run(spec: dict, emitter: Emitter) -> None:
     emitter.artifact("per_question.json", "table", rows=len(rows))
     emitter.progress(1.0, "done")
     short = [{**r, "question": r["question"][:160]} for r in rows[:RESULT_ROWS]]
+    while len(short) > 1 and len(json.dumps(short, ensure_ascii=False).encode()) > RESULT_ROWS_BYTES:
+        short = short[: len(short) // 2]  # long chunk ids (a dataset's own) must not sink the result
     emitter.result(
         metrics,
         questions=short,

@@ -433,3 +433,47 @@ def test_a_missing_embedding_model_names_it_and_how_to_fix_it(corpus, tmp_path):
     with pytest.raises(ValueError, match="was not resolved to a registry entry"):
         rag_eval.run({"work_dir": str(tmp_path), "params": {**params, "embedder": "all-minilm-l6-v2"}},
                      Emitter(tmp_path, out=io.StringIO()))
+
+
+def test_long_chunk_ids_shrink_the_results_table_not_the_result(tmp_path):
+    # Documents with 300-character ids, 20 chunks retrieved per question: the full table would
+    # not fit in one event line, so the result carries fewer rows and the artifact all of them.
+    corpus = tmp_path / "long-ids"
+    corpus.mkdir()
+    (corpus / "docs.jsonl").write_text("".join(
+        json.dumps({"id": f"{slug}-{'x' * 300}", "title": title, "text": "\n\n".join(paras)}) + "\n"
+        for slug, title, paras in DOCS
+    ))
+    paragraphs = {slug: paras for slug, _, paras in DOCS}
+    (corpus / "questions.jsonl").write_text("".join(
+        json.dumps({"question": f"{q} ({n})", "reference": ref, "reference_contexts": [paragraphs[slug][i]]}) + "\n"
+        for n in range(6) for q, ref, (slug, i) in QUESTIONS
+    ))
+    work = tmp_path / "work"
+    work.mkdir()
+    out = io.StringIO()
+    params = {"dataset": {"path": str(corpus)}, **GOOD, "retriever": "bm25", "top_k": 20, "chunk_size": 100,
+              "splitter": "sentences"}
+    rag_eval.run({"work_dir": str(work), "params": params}, Emitter(work, out=out))
+    line = out.getvalue().splitlines()[-1]
+    result = json.loads(line)["payload"]
+    assert len(line.encode()) < 64 * 1024
+    assert result["questions_total"] == 6 * len(QUESTIONS) and 1 <= len(result["questions"]) < rag_eval.RESULT_ROWS
+    assert len(json.loads((work / "per_question.json").read_text())["questions"]) == 6 * len(QUESTIONS)
+
+
+def test_ragas_usage_analytics_are_off_once_the_runner_is_imported():
+    # RAGAS 0.4 posts usage events to its makers unless told not to; the runner tells it
+    # before anything imports ragas (a warm sandbox imports ragas before the runner runs).
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "RAGAS_DO_NOT_TRACK"}
+    code = ("import ragas.metrics, gpu_workers.runners.rag_eval; from ragas import _analytics; "
+            "print(_analytics.do_not_track())")
+    without = subprocess.run([sys.executable, "-c", code.replace(", gpu_workers.runners.rag_eval", "")],
+                             env=env, capture_output=True, text=True, check=True, cwd=Path(__file__).parents[2])
+    with_runner = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True,
+                                 cwd=Path(__file__).parents[2])
+    assert without.stdout.strip() == "False" and with_runner.stdout.strip() == "True"
