@@ -255,10 +255,23 @@ def test_memory_estimate_grows_with_the_work_and_quarters_weights_under_qlora():
         == pytest.approx(small["weights"] / 8, rel=1e-3)
 
 
+NO_CUDA = not __import__("torch").cuda.is_available()
+
+
 @pytest.mark.gpu
-@pytest.mark.skipif(
-    not __import__("torch").cuda.is_available(), reason="QLoRA needs a CUDA GPU; this machine has none"
-)
+@pytest.mark.skipif(NO_CUDA, reason="needs a CUDA GPU; this machine has none")
+def test_lora_on_gpu_trains_only_adapters_and_repeats_with_the_seed(tiny, tmp_path):
+    first, _ = run_runner(spec_for(tiny, tmp_path, device="cuda"))
+    (tmp_path / "again").mkdir()
+    again, _ = run_runner(spec_for(tiny, tmp_path / "again", device="cuda"))
+    assert first["device"].startswith("cuda:0") and first["engine"] == "peft-lora"
+    assert first["metrics"]["trainable_params"] == 8 * (32 + 96) * 2
+    assert first["metrics"]["train_loss_drop"] > 0 and first["metrics"]["eval_loss_delta"] < 0
+    assert first["metrics"]["eval_loss_after"] == again["metrics"]["eval_loss_after"]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(NO_CUDA, reason="QLoRA needs a CUDA GPU; this machine has none")
 def test_qlora_trains_4bit_base_with_only_adapters_on_gpu(tiny, tmp_path):
     pytest.importorskip("bitsandbytes", reason="QLoRA needs bitsandbytes (GPU image)")
     payload, _ = run_runner(spec_for(tiny, tmp_path, qlora=True, device="cuda"))
