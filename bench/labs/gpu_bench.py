@@ -52,14 +52,16 @@ def device_info() -> dict[str, Any]:
         info.update(gpu=name, driver=driver, memory=memory, gpus=len(out))
     except (OSError, subprocess.SubprocessError, IndexError, ValueError) as exc:
         info["nvidia_smi_error"] = str(exc)
-    import torch
-
-    info["torch"] = torch.__version__
-    info["torch_cuda"] = torch.version.cuda
-    info["cuda_available"] = torch.cuda.is_available()
-    if torch.cuda.is_available():
-        info["device"] = torch.cuda.get_device_name(0)
-        info["capability"] = ".".join(map(str, torch.cuda.get_device_capability(0)))
+    # In a child process: a CUDA context here would hold GPU memory that vLLM then misses.
+    probe = (
+        "import json, torch; ok = torch.cuda.is_available(); print(json.dumps({'torch': torch.__version__, "
+        "'torch_cuda': torch.version.cuda, 'cuda_available': ok, "
+        "'device': torch.cuda.get_device_name(0) if ok else None, "
+        "'capability': '.'.join(map(str, torch.cuda.get_device_capability(0))) if ok else None}))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    info.update(json.loads(out.stdout.strip().splitlines()[-1]) if out.returncode == 0 else
+                {"cuda_available": False, "torch_error": out.stderr[-500:]})
     from importlib.metadata import PackageNotFoundError, version
 
     versions = {}
