@@ -477,3 +477,19 @@ def test_ragas_usage_analytics_are_off_once_the_runner_is_imported():
     with_runner = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True,
                                  cwd=Path(__file__).parents[2])
     assert without.stdout.strip() == "False" and with_runner.stdout.strip() == "True"
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not _cuda_available(), reason="needs a CUDA GPU: MiniLM then embeds on cuda:0")
+def test_on_a_gpu_the_embeddings_run_there_and_repeat(corpus, tmp_path):
+    first, _ = run_runner(corpus, tmp_path / "a", **GOOD, device="auto")
+    again, _ = run_runner(corpus, tmp_path / "b", **GOOD, device="auto")
+    assert first["device"].startswith("cuda:0 ")
+    assert first["metrics"] == again["metrics"] and first["questions"] == again["questions"]
+    assert first["metrics"]["context_recall"] >= 0.75 and 0.0 <= first["metrics"]["context_precision"] <= 1.0
