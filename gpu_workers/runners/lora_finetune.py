@@ -534,6 +534,9 @@ def train(spec: dict, emitter: Emitter) -> dict:
     if p["device"] == "cuda" and not cuda:
         raise LabInputError("device 'cuda' was asked for, but this sandbox has no CUDA GPU.")
     device = "cuda" if (cuda and p["device"] != "cpu") else "cpu"
+    if device == "cuda":
+        # CPU kernels here are deterministic already; on CUDA prefer the deterministic ones.
+        torch.use_deterministic_algorithms(True, warn_only=True)
     if p["qlora"]:
         _qlora_check(device)
     device_text = f"cuda:0 {torch.cuda.get_device_name(0)}" if device == "cuda" else "cpu"
