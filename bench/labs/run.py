@@ -5,8 +5,12 @@
    running vs starting the sandbox directly; runner print -> websocket vs Redis pub/sub).
 3. ``warm_pool.py``: a PyTorch lab's submit -> first event / first progress, warm sandbox
    pool vs cold start, through the platform and directly.
+4. ``per_lab.py`` (``per-lab``, not in the default set: ~15 minutes on 2 cores): each lab's
+   own unit of work (step time, tokens/s, seconds per question) bare vs sandboxed.
 
-    .venv/bin/python bench/labs/run.py [sandbox|platform|warm]   # default: all three
+    .venv/bin/python bench/labs/run.py [sandbox|platform|warm|per-lab]   # default: the first three
+
+The GPU benchmarks (``gpu_bench.py``) run from ``make gpu-check`` on a GPU machine.
 """
 
 from __future__ import annotations
@@ -35,3 +39,7 @@ if __name__ == "__main__":
         import subprocess
 
         subprocess.run([sys.executable, str(Path(__file__).with_name("warm_pool.py"))], check=True)
+    if "per-lab" in which:
+        from per_lab import main as per_lab_main
+
+        per_lab_main([])
