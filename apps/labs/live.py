@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import re
+from functools import cache
 from typing import Any
 
-from django.template.loader import render_to_string
+from django.template import TemplateDoesNotExist
+from django.template.loader import get_template, render_to_string
 from django.utils.html import format_html, format_html_join
 
 MAX_LOG_LINES_PER_MESSAGE = 500
@@ -179,7 +181,23 @@ def render_progress(snapshot: dict[str, Any], *, oob: bool = False) -> str:
 
 
 def render_result(snapshot: dict[str, Any], *, oob: bool = False, is_owner: bool = True) -> str:
-    return render_to_string("labs/partials/job_result.html", {"s": snapshot, "oob": oob, "is_owner": is_owner})
+    context = {"s": snapshot, "oob": oob, "is_owner": is_owner,
+               "kind_result": kind_result_template(snapshot.get("kind") or snapshot.get("lab") or "")}
+    return render_to_string("labs/partials/job_result.html", context)
+
+
+@cache
+def kind_result_template(kind: str) -> str | None:
+    """A kind's own result section (``labs/kinds/<kind>/result.html``, e.g. the RAG lab's
+    per-question table), shown under the generic metrics; None when the kind has none."""
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", kind):
+        return None
+    name = f"labs/kinds/{kind.replace('-', '_')}/result.html"
+    try:
+        get_template(name)
+    except TemplateDoesNotExist:
+        return None
+    return name
 
 
 def render_actions(snapshot: dict[str, Any], *, oob: bool = False) -> str:

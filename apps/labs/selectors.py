@@ -286,6 +286,7 @@ def lab_job_snapshot(job: LabJob, *, position: int | None = None) -> dict[str, A
     data: dict[str, Any] = {
         "id": str(job.pk),
         "lab": job.lab.slug,
+        "kind": job.lab.kind,
         "lab_title": job.lab.title,
         "status": job.status,
         "status_label": LabJob.Status(job.status).label,

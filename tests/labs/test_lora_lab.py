@@ -438,3 +438,20 @@ def test_through_the_protocol_a_bad_row_ends_with_its_message_exit_2_and_no_trac
         "Dataset bad-set, heldout.jsonl, row 3: column 'output' is missing (each row needs 'instruction', 'input', "
         "'output'; it has 'instruction', 'input', 'answer')."
     ), result
+
+
+def test_the_job_page_shows_the_adapter_summary_and_answers_side_by_side(default_run):
+    """The generic result partial picks up the kind's own section (labs/kinds/lora_finetune/result.html)."""
+    from apps.labs.live import kind_result_template, render_result
+
+    payload, _, _ = default_run
+    assert kind_result_template("lora-finetune") == "labs/kinds/lora_finetune/result.html"
+    assert kind_result_template("spam-classifier") is None and kind_result_template("../etc") is None
+    snapshot = {"id": "x", "lab": "lora-finetune", "kind": "lora-finetune", "final": True, "status": "succeeded",
+                "metrics": payload["metrics"], "result": payload, "grade": {}, "artifacts": []}
+    html = render_result(snapshot, is_owner=False)
+    assert "What the adapter changed" in html and "Answers before and after fine-tuning" in html
+    trained = payload["metrics"]["trainable_params"]
+    assert f"{trained} of {payload['metrics']['total_params']}" in html
+    assert html.count('class="generation-pair"') == len(payload["generations"])
+    assert "The cherry is black." in html  # the reference beside the two answers

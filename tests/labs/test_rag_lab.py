@@ -400,18 +400,19 @@ def test_rag_lab_end_to_end_in_the_sandbox(
 
 
 def test_the_result_shows_the_per_question_table(good_and_bad):
-    from django.template.loader import render_to_string
+    from apps.labs.live import render_result
 
     good, _ = good_and_bad["good"]
-    snapshot = {"lab": "rag-eval", "final": True, "status": "succeeded", "grade": {}, "metrics": good["metrics"],
-                "result": {k: v for k, v in good.items() if k != "metrics"}, "artifacts": []}
-    html = render_to_string("labs/partials/job_result.html", {"s": snapshot, "is_owner": False})
+    snapshot = {"lab": "rag-eval", "kind": "rag-eval", "final": True, "status": "succeeded", "grade": {},
+                "metrics": good["metrics"], "result": {k: v for k, v in good.items() if k != "metrics"},
+                "artifacts": []}
+    html = render_result(snapshot, is_owner=False)
     assert "Question by question" in html and html.count('<tr><td>') == len(QUESTIONS)
     first = good["questions"][0]
     assert f"<code>{first['retrieved'][0]}</code>" in html
     assert "not run: no LLM provider configured" in html and "seed 42" in html
     # Another lab's result never gets this table.
-    other = render_to_string("labs/partials/job_result.html", {"s": {**snapshot, "lab": "char-gpt"}, "is_owner": False})
+    other = render_result({**snapshot, "lab": "char-gpt", "kind": "char-gpt"}, is_owner=False)
     assert "Question by question" not in other
 
 
