@@ -156,12 +156,12 @@ class Run:
                 if e["type"] == "metric" and e["payload"].get("name") == name]
 
 
-def bare_env(threads: int = 1) -> dict[str, str]:
+def bare_env(threads: int = 1, code: Path = ROOT) -> dict[str, str]:
     env = {
         "PATH": "/usr/bin:/bin",
         "HOME": "/tmp",
         "LANG": "C.UTF-8",
-        "PYTHONPATH": str(ROOT),
+        "PYTHONPATH": str(code),
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONUNBUFFERED": "1",
         "MALLOC_ARENA_MAX": "2",
@@ -178,7 +178,7 @@ def bare_env(threads: int = 1) -> dict[str, str]:
 
 
 def run_bare(runner: str, params: dict, scratch: Path, *, python: str = sys.executable,
-             timeout: float = 600, threads: int = 1) -> Run:
+             timeout: float = 600, threads: int = 1, code: Path = ROOT) -> Run:
     work = scratch / f"bare-{uuid.uuid4().hex[:8]}"
     work.mkdir()
     (work / "spec.json").write_text(json.dumps({"job_id": work.name, "runner": runner, "params": params}))
@@ -186,7 +186,7 @@ def run_bare(runner: str, params: dict, scratch: Path, *, python: str = sys.exec
     started = time.perf_counter()
     proc = subprocess.Popen(
         [python, "-B", "-m", "gpu_workers.runners", runner, str(work / "spec.json")],
-        cwd=ROOT, env=bare_env(threads), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=code, env=bare_env(threads, code), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     assert proc.stdout is not None
     deadline = started + timeout
@@ -233,6 +233,21 @@ def run_sandboxed(backend: Any, runner: str, params: dict, scratch: Path, *, gpu
         logs = [e["payload"].get("line", "") for _, e in events if e["type"] == "log"][-20:]
         raise RuntimeError(f"{runner} sandboxed ended {status.reason}: {result.get('error')} {logs}")
     return Run(wall, events, result)
+
+
+def snapshot(rev: str, scratch: Path) -> tuple[Path, str]:
+    """The runners of ``rev`` extracted under ``scratch`` (others may be editing the work tree)."""
+    if rev == "worktree":
+        return ROOT, "worktree"
+    commit = subprocess.run(["git", "rev-parse", "--short", rev], cwd=ROOT, capture_output=True, text=True,
+                            check=True).stdout.strip()
+    code = scratch / f"code-{commit}"
+    code.mkdir()
+    archive = subprocess.run(["git", "archive", rev, "gpu_workers"], cwd=ROOT, capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(code)], input=archive.stdout, check=True)
+    for path in [code, *code.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return code, commit
 
 
 # --- what each lab measures -------------------------------------------------------------------
@@ -306,24 +321,32 @@ def environment() -> dict[str, Any]:
 
 
 def compare(lab: Lab, entries: dict, registry_root: Path, runs: int, scratch: Path,
-            backend: Any | None) -> dict[str, Any]:
+            backend: Any | None, code: Path = ROOT) -> dict[str, Any]:
     """Interleaved bare / sandboxed runs of one lab; medians and the ratio of each measure."""
     bare_params = lab.spec_params(entries, registry_root)
     sbx_params = lab.spec_params(entries, MODELS_MOUNT)
     sides: dict[str, dict[str, list[float]]] = {"bare": {}, "sandboxed": {}}
     # One untimed run each first: page cache and the registry's files warm on both sides.
-    run_bare(lab.runner, bare_params, scratch)
+    run_bare(lab.runner, bare_params, scratch, code=code)
     if backend is not None:
         run_sandboxed(backend, lab.runner, sbx_params, scratch)
     result_sample: dict[str, Any] = {}
+    paired: dict[str, list[float]] = {}
     for _ in range(runs):
-        got = {"bare": run_bare(lab.runner, bare_params, scratch)}
+        got = {"bare": run_bare(lab.runner, bare_params, scratch, code=code)}
         if backend is not None:
             got["sandboxed"] = run_sandboxed(backend, lab.runner, sbx_params, scratch)
         for side, run in got.items():
             for key, value in measures(lab, run).items():
                 sides[side].setdefault(key, []).append(value)
             result_sample = {k: run.result.get(k) for k in ("engine", "device", "runner_version") if k in run.result}
+        if "sandboxed" in got:
+            # The same round's two runs met about the same load: their ratio is steadier than
+            # the ratio of medians on a busy machine.
+            bare_m, sbx_m = measures(lab, got["bare"]), measures(lab, got["sandboxed"])
+            for key in bare_m.keys() & sbx_m.keys():
+                if bare_m[key]:
+                    paired.setdefault(key, []).append(sbx_m[key] / bare_m[key])
     out: dict[str, Any] = {"runner": lab.runner, "params": lab.params, "registry": lab.registry,
                            "result": result_sample,
                            "bare": summarize(sides["bare"]), "sandboxed": summarize(sides["sandboxed"])}
@@ -333,13 +356,15 @@ def compare(lab: Lab, entries: dict, registry_root: Path, runs: int, scratch: Pa
         if sbx:
             ratios[key] = round(statistics.median(sbx) / statistics.median(vals), 3)
     out["ratio_sandboxed_over_bare"] = ratios
+    out["paired_ratio_median"] = {k: round(statistics.median(v), 3) for k, v in paired.items()}
+    out["paired_ratios"] = {k: [round(x, 3) for x in v] for k, v in paired.items()}
     out["headline"] = HEADLINE[lab.runner][0]
     return out
 
 
 def table(results: dict[str, Any]) -> str:
-    rows = ["| lab | measure | bare | sandboxed | sandboxed / bare | end to end bare / sandboxed |",
-            "| --- | --- | --- | --- | --- | --- |"]
+    rows = ["| lab | measure | bare | sandboxed | sandboxed / bare | paired per round | end to end bare / sandboxed |",
+            "| --- | --- | --- | --- | --- | --- | --- |"]
     for name, res in results.items():
         key = res["headline"]
         bare = res["bare"].get(key, {}).get("median")
@@ -348,7 +373,7 @@ def table(results: dict[str, Any]) -> str:
         e2e_s = res["sandboxed"].get("end_to_end_s", {}).get("median")
         rows.append(
             f"| {name} | {key} | {bare:.4g} | {sbx if sbx is None else f'{sbx:.4g}'} | "
-            f"{res['ratio_sandboxed_over_bare'].get(key, '-')} | "
+            f"{res['ratio_sandboxed_over_bare'].get(key, '-')} | {res['paired_ratio_median'].get(key, '-')} | "
             f"{e2e_b:.2f} s / {'-' if e2e_s is None else f'{e2e_s:.2f} s'} |"
         )
     return "\n".join(rows)
@@ -362,6 +387,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--bare-only", action="store_true", help="no sandbox (GPU machines, no root)")
     parser.add_argument("--device", default="cpu", help="the runners' device param (cpu, cuda, auto)")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--rev", default="HEAD",
+                        help="the commit whose runners run (git archive, both sides); 'worktree': the files as is")
     args = parser.parse_args(argv)
 
     all_labs = labs(args.device)
@@ -377,25 +404,30 @@ def main(argv: list[str] | None = None) -> dict:
     else:
         registry_root, entries = Path("/nonexistent"), {}
 
-    backend = None
-    if not args.bare_only:
-        if os.geteuid() != 0:
-            parser.error("the bubblewrap sandbox side needs root (as the lab worker runs); use --bare-only")
-        from apps.labs.sandbox.bubblewrap import BubblewrapBackend
-
-        backend = BubblewrapBackend(cpus=1, model_dir=str(registry_root))
-        backend.check_available()
-
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="labs-per-lab-") as tmp:
         scratch = Path(tmp)
         scratch.chmod(0o755)
+        code, commit = snapshot(args.rev, scratch)
+        backend = None
+        if not args.bare_only:
+            if os.geteuid() != 0:
+                parser.error("the bubblewrap sandbox side needs root (as the lab worker runs); use --bare-only")
+            from apps.labs.sandbox.bubblewrap import BubblewrapBackend
+
+            backend = BubblewrapBackend(cpus=1, model_dir=str(registry_root), runners_dir=str(code / "gpu_workers"))
+            backend.check_available()
         for name in wanted:
             print(f"[per_lab] {name}: {args.runs} runs per side ...", flush=True)
-            results[name] = compare(all_labs[name], entries, registry_root, args.runs, scratch, backend)
-    report = {"environment": environment(), "runs": args.runs, "registry": str(registry_root), "labs": results}
+            try:
+                results[name] = compare(all_labs[name], entries, registry_root, args.runs, scratch, backend, code)
+            except RuntimeError as exc:  # one broken runner must not lose the other labs' numbers
+                results[name] = {"error": str(exc)[:3000]}
+                print(f"[per_lab] {name}: FAILED {str(exc)[:500]}", flush=True)
+    report = {"environment": environment(), "code": commit, "runs": args.runs, "registry": str(registry_root),
+              "labs": results}
     args.out.write_text(json.dumps(report, indent=1, sort_keys=False) + "\n")
-    print(table(results))
+    print(table({name: res for name, res in results.items() if "error" not in res}))
     print(f"[per_lab] written to {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")
     return report
 
