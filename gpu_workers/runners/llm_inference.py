@@ -34,13 +34,12 @@ import hashlib
 import itertools
 import json
 import os
-import platform
 import statistics
 import time
 from pathlib import Path
 from typing import Any
 
-from gpu_workers.runners.protocol import Emitter
+from gpu_workers.runners.protocol import Emitter, library_versions
 
 RUNNER_NAME = "llm_inference"
 RUNNER_SCHEMA = 1
@@ -342,14 +341,7 @@ def vllm_unavailable_reason() -> str | None:
 
 def environment(engine: str, device: str) -> dict:
     """What ran: engine, device, library versions, runner version (hash of this file)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    versions = {"python": platform.python_version()}
-    for lib in ("torch", "transformers", "tokenizers", "safetensors", "vllm"):
-        try:
-            versions[lib] = version(lib)
-        except PackageNotFoundError:
-            pass  # not installed here (vllm on CPU nodes): simply not listed
+    versions = library_versions("torch", "transformers", "tokenizers", "safetensors", "vllm")
     digest = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
     return {
         "engine": engine,

@@ -32,14 +32,13 @@ import hashlib
 import json
 import math
 import os
-import platform
 import re
 import resource
 import time
 from pathlib import Path
 from typing import Any
 
-from gpu_workers.runners.protocol import Emitter
+from gpu_workers.runners.protocol import Emitter, library_versions
 
 RUNNER_VERSION = "1.0"
 
@@ -337,18 +336,6 @@ def prompt_text(row: dict) -> str:
 # --- helpers -------------------------------------------------------------------------------------
 
 
-def _versions() -> dict[str, str]:
-    import importlib.metadata as md
-
-    out = {"python": platform.python_version()}
-    for package in ("torch", "transformers", "peft", "tokenizers", "safetensors", "bitsandbytes"):
-        try:
-            out[package] = md.version(package)
-        except md.PackageNotFoundError:
-            continue
-    return out
-
-
 def _word_f1(prediction: str, reference: str) -> float:
     """Unigram overlap F1 (SQuAD-style), a rough 'closer to the reference' signal."""
     pred = re.findall(r"\w+", prediction.lower())
@@ -546,7 +533,7 @@ def train(spec: dict, emitter: Emitter) -> dict:
 
     transformers.utils.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
-    versions = _versions()
+    versions = library_versions("torch", "transformers", "peft", "tokenizers", "safetensors", "bitsandbytes")
     emitter.log(
         f"lora_finetune runner {RUNNER_VERSION} on {device_text}; "
         + ", ".join(f"{k} {v}" for k, v in versions.items())

@@ -136,6 +136,21 @@ def result(metrics: dict, status: str = "ok", **extra: Any) -> None:
     default_emitter().result(metrics, status, **extra)
 
 
+def library_versions(*packages: str) -> dict[str, str]:
+    """``{"python": "3.11.9", package: version, ...}`` for the packages installed here; one
+    that is not (vllm on a CPU node) is simply not listed. Recorded in every lab's result."""
+    import platform
+    from importlib import metadata
+
+    versions = {"python": platform.python_version()}
+    for package in packages:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
 def load_spec(path: str | Path) -> dict:
     """Read spec.json; ``work_dir`` becomes the directory that holds it (inside or out)."""
     path = Path(path)

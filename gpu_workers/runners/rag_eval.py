@@ -41,7 +41,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from gpu_workers.runners.protocol import Emitter
+from gpu_workers.runners.protocol import Emitter, library_versions
 
 # RAGAS 0.4 posts usage analytics unless told not to. The sandbox has no network anyway;
 # set before a warm sandbox imports ragas, and before run() does.
@@ -355,18 +355,6 @@ def _score(value: Any) -> float:
     return round(min(1.0, max(0.0, value)), 6)
 
 
-def _versions() -> dict[str, str]:
-    from importlib import metadata
-
-    out = {}
-    for name in ("ragas", "sentence-transformers", "transformers", "torch", "rapidfuzz", "numpy"):
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = "not installed"
-    return out
-
-
 def _device_name(device: str) -> str:
     if device.startswith("cuda"):
         import torch
@@ -513,7 +501,7 @@ def run(spec: dict, emitter: Emitter) -> None:
         "chunks": len(chunks),
         "mean_chunk_chars": round(mean_chars, 1),
     }
-    versions = _versions()
+    versions = library_versions("ragas", "sentence-transformers", "transformers", "torch", "rapidfuzz", "numpy")
     device_name = _device_name(device)
     table = {
         "runner_version": RUNNER_VERSION,
