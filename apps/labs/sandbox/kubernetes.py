@@ -356,6 +356,9 @@ class KubernetesBackend(SandboxBackend):
             "HF_HUB_OFFLINE": "1",
             "TRANSFORMERS_OFFLINE": "1",
             "HF_DATASETS_OFFLINE": "1",
+            # Hugging Face libraries write caches and locks under HF_HOME: the job's own work
+            # dir, never /models (read-only; jobs name registry folders under it instead).
+            "HF_HOME": "/work/.cache/huggingface",
             "TMPDIR": "/tmp",  # noqa: S108 - the pod's own memory volume
         }
         volumes: list[dict[str, Any]] = [
@@ -376,7 +379,6 @@ class KubernetesBackend(SandboxBackend):
             volumes.append({"name": "models", "hostPath": {"path": o["model_host_path"], "type": "Directory"}})
         if o["model_claim"] or o["model_host_path"]:
             mounts.append({"name": "models", "mountPath": "/models", "readOnly": True})
-            env["HF_HOME"] = "/models"
         pod_security: dict[str, Any] = {
             "runAsNonRoot": True,
             "runAsUser": int(o["uid"]),

@@ -207,6 +207,9 @@ def test_gpu_jobs_get_gpu_limits_pool_and_runtime_class(work_root, tmp_path):
     assert pod["nodeSelector"] == {"genai-labs/pool": "gpu"}
     models = next(v for v in pod["volumes"] if v["name"] == "models")
     assert models["hostPath"]["path"] == "/srv/models"
+    # Hugging Face caches go to the job's writable work dir, never the read-only models
+    env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+    assert env["HF_HOME"] == "/work/.cache/huggingface" and env["HF_HUB_OFFLINE"] == "1"
     # owned by the worker pod: the cluster deletes the Job when that pod goes
     (owner,) = job["metadata"]["ownerReferences"]
     assert (owner["kind"], owner["name"], owner["uid"]) == ("Pod", "gpu-worker-0", "1234")
