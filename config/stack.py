@@ -501,15 +501,18 @@ def run(host: str, port: int, workers: int) -> None:
             fail("the web server did not start within 60 s; see the output above.")
         # The labs' model registry: the first start trains a small model from the curriculum
         # (a few minutes) behind the running site; later starts find it ready and exit at once.
-        stack.add(
-            Service(
-                "registry build",
-                [PYTHON, str(ROOT / "manage.py"), "registry_build", "--quiet-if-ready"],
-                oneshot=True,
-                nice=19,
-                env={"DB_APPLICATION_NAME": "genai-registry-build"},
+        # LABS_REGISTRY_BUILD=0 leaves it to `make manage ARGS=registry_build` (the stack's own
+        # tests, or a node whose models an admin registers by hand).
+        if os.environ.get("LABS_REGISTRY_BUILD", "1") != "0":
+            stack.add(
+                Service(
+                    "registry build",
+                    [PYTHON, str(ROOT / "manage.py"), "registry_build", "--quiet-if-ready"],
+                    oneshot=True,
+                    nice=19,
+                    env={"DB_APPLICATION_NAME": "genai-registry-build"},
+                )
             )
-        )
         debug = (
             " (DEBUG on: development only)"
             if os.environ.get("DJANGO_DEBUG", "").lower() in {"1", "true", "yes", "on"}

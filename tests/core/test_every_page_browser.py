@@ -47,6 +47,7 @@ def site(live_asgi_server, learner, author, hiring_manager, no_celery_sends):
     LabJobEvent.objects.create(job=job, seq=1, type="log", payload={"stream": "stdout", "line": "accuracy = 0.97"})
     credential = credential_issue(job=job, user=learner)
     waiting = make_job(learner, Lab.objects.get(slug="char-gpt"), status="queued", metrics={})
+    second = make_job(learner, Lab.objects.get(slug="spam-classifier"), metrics={"accuracy": 0.95})
     portfolio = published_portfolio(learner, job)
     shortlist = portfolios.shortlist_create(user=hiring_manager, name="Q3 hires")
     portfolios.shortlist_entry_add(
@@ -107,6 +108,8 @@ def site(live_asgi_server, learner, author, hiring_manager, no_celery_sends):
             reverse("labs:job-detail", args=[job.pk]),
             reverse("labs:job-detail", args=[waiting.pk]),
             reverse("labs:job-cancel", args=[waiting.pk]),
+            reverse("labs:job-compare") + f"?a={job.pk}&b={second.pk}",
+            reverse("labs:job-compare") + "?lab=char-gpt",  # the picker, with its empty state
             reverse("career:readiness"),
             reverse("career:readiness-role", args=["llm-engineer"]),
             reverse("portfolios:mine"),
@@ -202,6 +205,7 @@ NOT_PAGES = {
     "did-document",
     "portfolios:index",
     "labs:artifact-download",
+    "labs:job-rerun",
     "portfolios:evidence-image",
     "portfolios:shortlist-export",
     "credentials:download",

@@ -33,9 +33,13 @@ def _fresh_database(name: str) -> str:
 
 
 def _stack_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in {"DJANGO_SETTINGS_MODULE", "TEST_DATABASE_URL"}}
+    # LABS_MODEL_DIR (set by the registry test fixtures) stays out: a launch has its own data dir.
+    skip = {"DJANGO_SETTINGS_MODULE", "TEST_DATABASE_URL", "LABS_MODEL_DIR"}
+    env = {k: v for k, v in os.environ.items() if k not in skip}
     redis = urlparse(os.environ["REDIS_URL"])._replace(path="/3")  # its own Redis db: no cross-talk
-    env.update({"PLATFORM_DATA_DIR": str(tmp_path / "data"), "REDIS_URL": urlunparse(redis), "PYTHONUNBUFFERED": "1"})
+    env.update({"PLATFORM_DATA_DIR": str(tmp_path / "data"), "REDIS_URL": urlunparse(redis), "PYTHONUNBUFFERED": "1",
+                # Training the labs' model would only compete with these tests for the CPU.
+                "LABS_REGISTRY_BUILD": "0"})
     env.update(extra)
     return env
 

@@ -47,7 +47,7 @@ def _env(home: Path) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if k not in {"DJANGO_SETTINGS_MODULE", "TEST_DATABASE_URL", "DATABASE_URL", "REDIS_URL"}
+        if k not in {"DJANGO_SETTINGS_MODULE", "TEST_DATABASE_URL", "DATABASE_URL", "REDIS_URL", "LABS_MODEL_DIR"}
     }
     env.update(
         {
@@ -59,6 +59,7 @@ def _env(home: Path) -> dict[str, str]:
             "LABS_HEARTBEAT_STALE_SECONDS": "3",
             "LABS_REAPER_INTERVAL_SECONDS": "2",
             "EMBEDDING_WARM_UP": "0",
+            "LABS_REGISTRY_BUILD": "0",  # training the labs' model would compete for the CPU
         }
     )
     return env

@@ -44,7 +44,8 @@ class Command(BaseCommand):
         root.mkdir(parents=True, exist_ok=True)
         root.chmod(0o755)
         entries = [e for e in SHIPPED if not options["only"] or e.slug in options["only"]]
-        with (root / ".build.lock").open("w") as lock:
+        # The lock sits beside the folder, not in it: sandboxes see the folder at /models.
+        with root.with_name(root.name + ".build.lock").open("w") as lock:
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
