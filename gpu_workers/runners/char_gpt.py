@@ -20,7 +20,7 @@ import os
 import time
 from pathlib import Path
 
-from gpu_workers.runners.protocol import Emitter
+from gpu_workers.runners.protocol import Emitter, check_ranges
 
 DATA = Path(__file__).parent / "data" / "ml_prose.txt"
 
@@ -50,9 +50,7 @@ def _params(raw: dict) -> dict:
         "device": str(raw.get("device", "auto")),
         "threads": int(raw.get("threads", 1)),
     }
-    for name, (low, high) in LIMITS.items():
-        if not low <= p[name] <= high:
-            raise ValueError(f"{name} must be between {low} and {high}")
+    check_ranges(p, LIMITS)
     if not 1e-6 <= p["lr"] <= 1.0:
         raise ValueError("lr must be between 1e-6 and 1")
     if p["n_embd"] % p["n_head"]:

@@ -39,7 +39,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gpu_workers.runners.protocol import Emitter, library_versions
+from gpu_workers.runners.protocol import Emitter, check_ranges, library_versions
 
 RUNNER_NAME = "llm_inference"
 RUNNER_SCHEMA = 1
@@ -105,9 +105,7 @@ def _params(raw: dict) -> dict:
         "engine": str(raw.get("engine", "auto")),
         "threads": int(raw.get("threads", 1)),
     }
-    for name, (low, high) in LIMITS.items():
-        if not low <= p[name] <= high:
-            raise ValueError(f"{name} must be between {low:g} and {high:g}; got {p[name]}")
+    check_ranges(p, LIMITS)
     if p["engine"] not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}; got {p['engine']!r}")
     return p

@@ -38,7 +38,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gpu_workers.runners.protocol import Emitter, library_versions
+from gpu_workers.runners.protocol import Emitter, check_ranges, library_versions
 
 RUNNER_VERSION = "1.0"
 
@@ -118,9 +118,7 @@ def _params(raw: dict) -> dict:
         "device": str(raw.get("device", "auto")),
         "threads": int(raw.get("threads", 0)),
     }
-    for name, (low, high) in LIMITS.items():
-        if not low <= p[name] <= high:
-            raise LabInputError(f"{name} must be between {low} and {high}; got {p[name]}.")
+    check_ranges(p, LIMITS, LabInputError)
     if not 0.0 <= p["dropout"] < 1.0:
         raise LabInputError(f"dropout must be at least 0 and below 1; got {p['dropout']}.")
     if not 1e-7 <= p["lr"] <= 1.0:

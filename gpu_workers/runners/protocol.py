@@ -136,6 +136,16 @@ def result(metrics: dict, status: str = "ok", **extra: Any) -> None:
     default_emitter().result(metrics, status, **extra)
 
 
+def check_ranges(params: dict, limits: dict, error: type[Exception] = ValueError) -> None:
+    """Raise ``error`` naming the first parameter outside its ``(low, high)`` in ``limits``.
+
+    The platform validated these against the lab's schema already; runners re-check them
+    because a spec can also come from a hand-run ``python -m gpu_workers.runners``."""
+    for name, (low, high) in limits.items():
+        if not low <= params[name] <= high:
+            raise error(f"{name} must be between {low} and {high}; got {params[name]}.")
+
+
 def library_versions(*packages: str) -> dict[str, str]:
     """``{"python": "3.11.9", package: version, ...}`` for the packages installed here; one
     that is not (vllm on a CPU node) is simply not listed. Recorded in every lab's result."""

@@ -41,7 +41,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from gpu_workers.runners.protocol import Emitter, library_versions
+from gpu_workers.runners.protocol import Emitter, check_ranges, library_versions
 
 # RAGAS 0.4 posts usage analytics unless told not to. The sandbox has no network anyway;
 # set before a warm sandbox imports ragas, and before run() does.
@@ -97,9 +97,7 @@ def _params(raw: dict) -> dict:
         "device": str(raw.get("device", "auto")),
         "threads": int(raw.get("threads", 1)),
     }
-    for name, (low, high) in LIMITS.items():
-        if not low <= p[name] <= high:
-            raise ValueError(f"{name} must be between {low} and {high}")
+    check_ranges(p, LIMITS)
     if p["splitter"] not in SPLITTERS:
         raise ValueError(f"splitter must be one of {', '.join(SPLITTERS)}")
     if p["retriever"] not in RETRIEVERS:

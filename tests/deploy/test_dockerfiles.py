@@ -11,31 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.deploy.dockerfile import stages
+
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILES = sorted((ROOT / "docker").glob("*.Dockerfile"))
 BUILD_TOOLS = re.compile(r"\b(build-essential|gcc|g\+\+|make|clang|libpq-dev|python3-dev|git)\b")
-
-
-def instructions(path: Path) -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
-    text = re.sub(r"\\\n", " ", path.read_text())
-    out = []
-    for line in text.splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            word, _, rest = line.partition(" ")
-            out.append((word.upper(), rest.strip()))
-    return out
-
-
-def stages(path: Path) -> list[list[tuple[str, str]]]:
-    result: list[list[tuple[str, str]]] = []
-    for instruction in instructions(path):
-        if instruction[0] == "FROM":
-            result.append([])
-        if result:
-            result[-1].append(instruction)
-    return result
 
 
 def test_the_images_exist():

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.deploy.dockerfile import instructions, stages
+
 ROOT = Path(__file__).resolve().parents[2]
 SANDBOX_DOCKERFILES = [ROOT / "docker" / "sandbox-cpu.Dockerfile", ROOT / "docker" / "sandbox-gpu.Dockerfile"]
 RUNNERS = ROOT / "gpu_workers" / "runners"
@@ -38,26 +40,8 @@ PINNED_IMAGE = re.compile(
 # --- Dockerfile parsing ----------------------------------------------------------------------
 
 
-def instructions(path: Path) -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments), continuation lines joined, comments and parser directives dropped."""
-    text = re.sub(r"\\\n", " ", path.read_text())
-    out = []
-    for line in text.splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            word, _, rest = line.partition(" ")
-            out.append((word.upper(), rest.strip()))
-    return out
-
-
 def final_stage(path: Path) -> list[tuple[str, str]]:
-    stages: list[list[tuple[str, str]]] = []
-    for word, args in instructions(path):
-        if word == "FROM":
-            stages.append([])
-        if stages:
-            stages[-1].append((word, args))
-    return stages[-1]
+    return stages(path)[-1]
 
 
 def env_of(stage: list[tuple[str, str]]) -> dict[str, str]:
