@@ -197,15 +197,13 @@ def resolve_for_preflight(schema: list[dict[str, Any]], params: dict[str, Any]) 
     This is where the model/dataset registry plugs in: each ``model``/``dataset`` param's slug
     becomes its entry (``{"slug", "kind", "path", "meta"}``) through
     ``apps.registry.services.registry_params_resolve`` (the one execute uses), so a hook can
-    size the model. Labs without such params, or a tree without the registry yet, get ``{}``.
+    size the model. Labs without such params get ``{}``.
     """
     names = [spec["name"] for spec in schema if spec.get("type") in ("model", "dataset") and spec["name"] in params]
     if not names:
         return {}
-    try:
-        from apps.registry.services import registry_params_resolve
-    except ImportError:
-        return {}
+    from apps.registry.services import registry_params_resolve  # imports models: not at kinds import time
+
     resolved = registry_params_resolve(schema, {name: params[name] for name in names})
     return {name: resolved[name] for name in names if isinstance(resolved.get(name), dict)}
 
