@@ -53,6 +53,25 @@ def staff(db) -> User:
     return make_user("sam", is_staff=True, is_superuser=True)
 
 
+@pytest.fixture(scope="module")
+def shipped(django_db_setup, django_db_blocker) -> Iterator[None]:
+    """The shipped curriculum loaded and search-indexed once per module (rolled back at its end),
+    for tests of how the real content is found and cited."""
+    from django.conf import settings
+    from django.db import transaction
+
+    from apps.core.search.services import search_reindex_all
+    from apps.curriculum.loader import curriculum_load
+
+    with django_db_blocker.unblock(), transaction.atomic():
+        try:
+            curriculum_load(Path(settings.CONTENT_DIR))
+            assert search_reindex_all() > 300
+            yield
+        finally:
+            transaction.set_rollback(True)
+
+
 @pytest.fixture
 def api_client():
     from rest_framework.test import APIClient

@@ -1,28 +1,8 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
-from django.conf import settings
-from django.db import transaction
 
 from tests.llm.conftest import fake_llm  # noqa: F401 - shared fixture
-
-
-@pytest.fixture(scope="module")
-def shipped(django_db_setup, django_db_blocker) -> Iterator[None]:
-    """The shipped content loaded and indexed once per module (rolled back at its end)."""
-    from apps.core.search.services import search_reindex_all
-    from apps.curriculum.loader import curriculum_load
-
-    with django_db_blocker.unblock(), transaction.atomic():
-        try:
-            curriculum_load(Path(settings.CONTENT_DIR))
-            assert search_reindex_all() > 300
-            yield
-        finally:
-            transaction.set_rollback(True)
 
 
 @pytest.fixture

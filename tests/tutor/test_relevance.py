@@ -8,12 +8,9 @@ measured recall@3 0.904 and MRR 0.845 for hybrid search (the baseline RRF fusion
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from django.conf import settings
-from django.db import transaction
 
 from apps.core.search import selectors
 
@@ -25,20 +22,6 @@ pytestmark = pytest.mark.django_db
 
 RECALL_AT_3_FLOOR = 0.88
 MRR_FLOOR = 0.82
-
-
-@pytest.fixture(scope="module")
-def shipped(django_db_setup, django_db_blocker) -> Iterator[None]:
-    from apps.core.search.services import search_reindex_all
-    from apps.curriculum.loader import curriculum_load
-
-    with django_db_blocker.unblock(), transaction.atomic():
-        try:
-            curriculum_load(Path(settings.CONTENT_DIR))
-            assert search_reindex_all() > 300
-            yield
-        finally:
-            transaction.set_rollback(True)
 
 
 def rank(query: str) -> list[tuple[str, str]]:

@@ -64,7 +64,8 @@ from .base import (
     write_inputs,
 )
 from .docker import LABEL_HOST, LABEL_JOB, worker_alive, worker_labels
-from .events import EventParser, RunnerEvent
+from .events import RunnerEvent
+from .log_follow import follow_log_queue, put_until_abandoned
 
 MiB = 1024 * 1024
 COMPONENT_LABEL = "app.kubernetes.io/component"
@@ -542,12 +543,7 @@ class KubernetesBackend(SandboxBackend):
         """
 
         def put(item: tuple[str, str, Any]) -> None:
-            while not handle.stream_done.is_set():
-                try:
-                    out.put(item, timeout=0.5)
-                    return
-                except queue.Full:
-                    continue
+            put_until_abandoned(out, item, handle.stream_done)
 
         # (timestamp in ns of the last line delivered, lines delivered with that timestamp)
         last: tuple[int, int] | None = None
@@ -600,43 +596,8 @@ class KubernetesBackend(SandboxBackend):
     def stream(self, handle: SandboxHandle) -> Iterator[RunnerEvent]:
         """Yield events from the pod's log until it ends."""
         assert isinstance(handle, KubernetesHandle)
-        handle.streaming = True
-        limits = handle.spec.limits
-        parser = EventParser(limits.max_log_bytes)
-        output_limit = self.options["output_limit_bytes"] or max(16 * limits.max_log_bytes, 64 * MiB)
-        chunks: queue.Queue = queue.Queue(maxsize=256)
-        reader = threading.Thread(
-            target=self._read_logs, args=(handle, chunks), name=f"k8s-logs-{handle.spec.job_id}", daemon=True
-        )
-        reader.start()
-        error: Exception | None = None
         try:
-            while True:
-                now = time.monotonic()
-                if now >= handle.deadline and handle.stop_reason is None:
-                    self.stop(handle, "timed_out")
-                    yield parser.notice(f"Stopped: the {limits.wall_seconds} s time limit was reached.")
-                timeout = max(0.05, min(0.5, handle.deadline - now))
-                try:
-                    kind, stream_name, data = chunks.get(timeout=timeout)
-                except queue.Empty:
-                    continue
-                if kind == "eof":
-                    break
-                if kind == "error":
-                    error = data
-                    continue
-                if stream_name == "stderr":
-                    handle.stderr_tail += data
-                    del handle.stderr_tail[:-8192]
-                yield from parser.feed(stream_name, data)
-                if parser.raw_bytes > output_limit and handle.stop_reason is None:
-                    self.stop(handle, "output_limit")
-                    yield parser.notice(f"Stopped: the job wrote more than {output_limit} bytes of output.")
-            yield from parser.close()
-            if error is not None and handle.stop_reason is None:
-                self.stop(handle, "killed")
-                raise SandboxError(f"Lost the job's log stream: {error}", permanent=False) from error
+            yield from follow_log_queue(self, handle, self._read_logs, thread_name=f"k8s-logs-{handle.spec.job_id}")
             self._wait_terminated(handle)
         finally:
             if not handle.terminated and handle.stop_reason is None:

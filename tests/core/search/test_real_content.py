@@ -10,13 +10,9 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from django.conf import settings
-from django.db import transaction
 from django.test import Client
 from django.urls import reverse
 
@@ -61,20 +57,6 @@ LEFTOVER_MARKDOWN = re.compile(
     r"|<!--|</?(a|b|br|div|em|img|p|span|strong|table|td|tr)\b",
     re.IGNORECASE,
 )
-
-
-@pytest.fixture(scope="module")
-def shipped(django_db_setup, django_db_blocker) -> Iterator[None]:
-    from apps.core.search.services import search_reindex_all
-    from apps.curriculum.loader import curriculum_load
-
-    with django_db_blocker.unblock(), transaction.atomic():
-        try:
-            curriculum_load(Path(settings.CONTENT_DIR))
-            assert search_reindex_all() > 300
-            yield
-        finally:
-            transaction.set_rollback(True)
 
 
 @pytest.mark.parametrize("query", NONSENSE)

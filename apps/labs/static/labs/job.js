@@ -66,10 +66,11 @@
     const xs = Array.from(steps).sort((a, b) => a - b);
     return [xs, ...chartNames.map((n) => xs.map((x) => (series.get(n).has(x) ? series.get(n).get(x) : null)))];
   }
-  // "loss" and "val_loss" share one axis, called "loss".
+  // "loss" and "val_loss" share one axis, called "loss". Metrics of different names share it
+  // as "value": the legend names each line, and a list of names would not fit beside the axis.
   function yLabel(names) {
     const bases = new Set(names.map((n) => n.replace(/^(val|valid|train|test)_/, "")));
-    return bases.size ? Array.from(bases).join(", ") : "value";
+    return bases.size === 1 ? Array.from(bases)[0] : "value";
   }
   function latest(values) {
     for (let i = values.length - 1; i >= 0; i--) if (values[i] != null) return values[i];
