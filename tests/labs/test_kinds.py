@@ -39,6 +39,18 @@ SCHEMA = kinds.get_kind("spam-classifier").schema_json()
         ({"test_size": float("nan")}, "params.test_size", ["between 0.1 and 0.5"]),
         ({"colour": "red"}, "params.colour", ["Unknown parameter 'colour'", "max_features"]),
         ({"seed": True}, "params.seed", ["whole number"]),
+        # Integers beyond what a float holds are out of range, not a crash.
+        ({"seed": 10**400}, "params.seed", ["whole number", "got that value"]),
+        ({"max_features": -(10**400)}, "params.max_features", ["between 10 and 200000"]),
+        ({"C": 10**309}, "params.C", ["between 0.01 and 1000"]),
+        # True == 1 in Python, but a boolean is not the choice 1.
+        ({"ngram_max": True}, "params.ngram_max", ["one of 1, 2, 3"]),
+        # Text that float() would take but nobody means as a number.
+        ({"seed": "1_000"}, "params.seed", ["whole number"]),
+        ({"C": "infinity"}, "params.C", ["between 0.01 and 1000"]),
+        ({"C": "nan"}, "params.C", ["between 0.01 and 1000"]),
+        ({"C": [2]}, "params.C", ["between 0.01 and 1000"]),
+        ({"C": None}, "params.C", ["between 0.01 and 1000"]),
     ],
 )
 def test_params_outside_the_schema_name_the_field_and_the_range(params, field, words):
@@ -47,6 +59,14 @@ def test_params_outside_the_schema_name_the_field_and_the_range(params, field, w
     assert info.value.field == field
     for word in words:
         assert word in info.value.message
+    name = field.removeprefix("params.")
+    assert info.value.message.count(f"({name})") <= 1, "the label names its parameter once"
+
+
+def test_numbers_written_as_text_are_read_as_a_form_sends_them():
+    cleaned = kinds.params_clean(SCHEMA, {"max_features": " 300 ", "C": "1e1", "test_size": ".2", "seed": "+7"})
+    assert cleaned["max_features"] == 300 and cleaned["C"] == 10.0 and cleaned["test_size"] == 0.2
+    assert cleaned["seed"] == 7
 
 
 def test_params_are_coerced_and_completed_with_defaults():

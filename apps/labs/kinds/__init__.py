@@ -45,6 +45,7 @@ import importlib
 import importlib.util
 import math
 import pkgutil
+import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import cache
@@ -286,11 +287,13 @@ def params_clean(schema: list[dict[str, Any]], params: dict[str, Any] | None) ->
 def _clean_one(name: str, spec: dict[str, Any], value: Any) -> Any:
     kind = spec.get("type")
     label = spec.get("label") or name
+    if f"({name})" not in label:  # "Inverse regularisation (C)" already names its parameter
+        label = f"{label} ({name})"
     allowed = param_range_text(spec)
 
     def bad(got: Any) -> ApplicationError:
-        shown = repr(got) if not isinstance(got, str) or len(got) < 40 else "that value"
-        return ApplicationError(f"{label} ({name}) must be {allowed}; got {shown}.", field=f"params.{name}")
+        shown = repr(got) if not isinstance(got, str | int) or len(str(got)) < 40 else "that value"
+        return ApplicationError(f"{label} must be {allowed}; got {shown}.", field=f"params.{name}")
 
     if kind == "bool":
         if isinstance(value, bool):
@@ -300,6 +303,8 @@ def _clean_one(name: str, spec: dict[str, Any], value: Any) -> Any:
         raise bad(value)
     if kind == "choice":
         for choice in spec.get("choices", []):
+            if isinstance(value, bool) != isinstance(choice, bool):
+                continue  # True == 1 in Python: a boolean is not the choice 1
             if value == choice or str(value) == str(choice):
                 return choice
         raise bad(value)
@@ -308,23 +313,18 @@ def _clean_one(name: str, spec: dict[str, Any], value: Any) -> Any:
             raise bad(value)
         if len(value) > int(spec.get("max_length", 20000)):
             raise ApplicationError(
-                f"{label} ({name}) is {len(value)} characters long; the limit is {spec.get('max_length', 20000)}.",
+                f"{label} is {len(value)} characters long; the limit is {spec.get('max_length', 20000)}.",
                 field=f"params.{name}",
             )
         if "\x00" in value:
             raise ApplicationError(
-                f"{label} ({name}) contains a NUL character (\\x00); remove it and submit again.",
+                f"{label} contains a NUL character (\\x00); remove it and submit again.",
                 field=f"params.{name}",
             )
         return value
     if kind in ("int", "float"):
-        if isinstance(value, bool) or value is None or value == "":
-            raise bad(value)
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise bad(value) from None
-        if not math.isfinite(number):
+        number = _number(value)
+        if number is None:
             raise bad(value)
         if kind == "int":
             if number != int(number):
@@ -341,6 +341,34 @@ def _clean_one(name: str, spec: dict[str, Any], value: Any) -> Any:
     raise ApplicationError(
         f"Parameter {name} has an unknown type {kind!r} in the lab's schema.", field=f"params.{name}"
     )
+
+
+#: A number written as text: what a form field sends. Stricter than float(), which also takes
+#: "1_000", "nan" and "infinity".
+_NUMBER_TEXT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def _number(value: Any) -> int | float | None:
+    """``value`` as a finite number, or None: JSON numbers and numeric text, never a boolean.
+
+    An integer keeps its exact value (10**400 is a number, simply out of every range) rather
+    than going through float(), which cannot hold it."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        if not _NUMBER_TEXT.fullmatch(text):
+            return None
+        value = text
+    elif not isinstance(value, float):
+        return None
+    try:
+        number = float(value)
+    except (ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) else None
 
 
 def grade(targets: list[dict[str, Any]], metrics: dict[str, Any]) -> dict[str, Any]:
