@@ -16,7 +16,7 @@ ROLES = (LEARNER, AUTHOR, HIRING_MANAGER, SUPPORT)
 # "app_label.codename" per role. Apps add their models' permissions here as they grow;
 # a codename whose model does not exist yet is skipped (and picked up after its migration).
 ROLE_PERMISSIONS: dict[str, list[str]] = {
-    LEARNER: ["portfolios.keep_portfolio"],
+    LEARNER: ["portfolios.keep_portfolio", "labs.run_labs"],
     AUTHOR: [
         "curriculum.add_article", "curriculum.change_article", "curriculum.view_article",
         "curriculum.add_glossaryterm", "curriculum.change_glossaryterm", "curriculum.view_glossaryterm",
@@ -27,6 +27,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "curriculum.add_checklistitem", "curriculum.change_checklistitem",
         "curriculum.view_articlerevision",
         "curriculum.publish_article", "curriculum.view_milestoneproject", "curriculum.view_checklistitem",
+        # Authors write labs' pages and try them as a learner would.
+        "labs.run_labs",
     ],
     HIRING_MANAGER: ["portfolios.browse_portfolios"],
     SUPPORT: ["labs.view_any_labjob", "labs.cancel_any_labjob", "credentials.revoke_credential"],

@@ -108,6 +108,9 @@ class LabJob(models.Model):
         permissions = [
             ("view_any_labjob", "Can see any learner's lab jobs, their code and events"),
             ("cancel_any_labjob", "Can cancel any learner's lab job"),
+            # Launching is a grant too: a run costs sandbox time, and a hiring manager's
+            # account exists to browse portfolios, not to run code.
+            ("run_labs", "Can launch lab runs (charged to their own quota)"),
         ]
 
     def __str__(self) -> str:

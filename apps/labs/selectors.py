@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from apps.core.errors import ApplicationError, NotFound
 from apps.labs.kinds import get_kind
-from apps.labs.models import Lab, LabJob, LabJobEvent
+from apps.labs.models import Artifact, Lab, LabJob, LabJobEvent
 
 # --- catalogue ----------------------------------------------------------------------------
 
@@ -308,6 +308,7 @@ def lab_job_snapshot(job: LabJob, *, position: int | None = None) -> dict[str, A
         "final": job.is_final,
         "evidence_sha256": job.evidence_sha256,
         "artifacts": [],
+        "files_stored_bytes": 0,
     }
     if job.is_final:
         data["artifacts"] = [
@@ -317,11 +318,13 @@ def lab_job_snapshot(job: LabJob, *, position: int | None = None) -> dict[str, A
                 "kind": a.kind,
                 "size": a.size,
                 "sha256": a.sha256,
-                "url": _artifact_url(job, a.pk),
-                "image": bool(a.image_type),
+                # A file its owner deleted keeps its record, without a link.
+                "url": _artifact_url(job, a.pk) if a.file else None,
+                "image": bool(a.image_type) and bool(a.file),
             }
             for a in job.artifacts.order_by("name")
         ]
+        data["files_stored_bytes"] = sum(a["size"] for a in data["artifacts"] if a["url"])
     return data
 
 
@@ -552,6 +555,47 @@ def lab_job_compare_candidates(*, job: LabJob, user: Any, limit: int = COMPARE_C
 def lab_jobs_of_lab(*, user: Any, lab: Lab, limit: int = COMPARE_CANDIDATES) -> list[LabJob]:
     """The learner's own runs of one lab, newest first (the compare picker)."""
     return list(LabJob.objects.filter(owner=user, lab=lab).select_related("lab").order_by("-queued_at")[:limit])
+
+
+@dataclass(frozen=True)
+class LabStorage:
+    """What a learner's runs keep in file storage, against ``LABS_MAX_STORED_MB_PER_USER``."""
+
+    used_bytes: int
+    limit_bytes: int
+
+    @property
+    def used_fraction(self) -> float:
+        return min(1.0, self.used_bytes / self.limit_bytes) if self.limit_bytes else 1.0
+
+
+def lab_files_stored_bytes(owner_id: int, *, exclude_job_id: Any = None) -> int:
+    """Bytes of files the owner's runs keep in storage (deleted files no longer count)."""
+    rows = Artifact.objects.filter(job__owner_id=owner_id).exclude(file="")
+    if exclude_job_id is not None:
+        rows = rows.exclude(job_id=exclude_job_id)
+    return rows.aggregate(total=Sum("size"))["total"] or 0
+
+
+def lab_storage(*, user: Any) -> LabStorage:
+    return LabStorage(lab_files_stored_bytes(user.pk), settings.LABS_MAX_STORED_MB_PER_USER * 1024 * 1024)
+
+
+def lab_job_files_deletable_by(job: LabJob, user: Any) -> bool:
+    """Whether the page offers "Delete this run's files" (``lab_job_files_delete`` has the rules)."""
+    return (
+        getattr(user, "is_authenticated", False)
+        and job.owner_id == user.id
+        and job.is_final
+        and job.artifacts.exclude(file="").exists()
+        and not job.portfolio_evidence.exists()
+    )
+
+
+def labs_runnable_by(user: Any) -> bool:
+    """Whether ``user`` may launch lab runs at all: the ``labs.run_labs`` grant (learners and
+    authors, see apps.core.roles), never implied by being signed in or by is_staff."""
+    return getattr(user, "is_authenticated", False) and user.has_perm("labs.run_labs")
 
 
 def lab_job_rerunnable_by(job: LabJob, user: Any) -> bool:

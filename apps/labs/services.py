@@ -48,7 +48,7 @@ from django.utils import timezone
 from apps.core.consumers import user_group
 from apps.core.errors import ApplicationError, NotFound, PermissionDenied, Throttled
 from apps.labs import kinds
-from apps.labs.artifacts import artifacts_store, evidence_sha256
+from apps.labs.artifacts import artifacts_delete_files, artifacts_store, evidence_sha256
 from apps.labs.groups import cancel_key, group_send, labjob_group, queue_group
 from apps.labs.job_events import JobLost, JobSession, lab_job_events_record
 from apps.labs.models import Lab, LabJob
@@ -60,7 +60,13 @@ from apps.labs.sandbox import (
     get_backend,
     work_dir_release,
 )
-from apps.labs.selectors import lab_job_cancellable_by, lab_job_snapshot, lab_job_visible_to, lab_quota
+from apps.labs.selectors import (
+    lab_job_cancellable_by,
+    lab_job_snapshot,
+    lab_job_visible_to,
+    lab_quota,
+    labs_runnable_by,
+)
 from apps.registry.services import RegistryError, registry_params_resolve
 
 # Re-exported: callers import every labs write (and the group names) from here.
@@ -148,12 +154,18 @@ def lab_job_submit(*, user: Any, lab: Lab | str, params: dict[str, Any] | None) 
     """Validate ``params`` against the lab's schema, run the kind's preflight, check quota,
     create a queued job.
 
-    Raises NotFound (unknown or inactive lab), ApplicationError(field="params.<name>") for a
+    Raises PermissionDenied when the user may not launch labs (``labs.run_labs``: learners and
+    authors), NotFound (unknown or inactive lab), ApplicationError(field="params.<name>") for a
     parameter outside the schema, ApplicationError from the kind's ``preflight`` hook (e.g. a
     model that would not fit in memory, with the estimate), Throttled (extra ``resets_at``,
     ``retry_after``) when the learner's daily minutes or concurrent-job limit is used up. The Celery task is sent
     after commit, by :func:`lab_job_dispatch`, so a worker never sees an uncommitted job.
     """
+    if not labs_runnable_by(user):
+        raise PermissionDenied(
+            "This account cannot launch lab runs: they are part of a learner's account. "
+            "Sign up as a learner to run labs yourself."
+        )
     if isinstance(lab, str):
         lab_obj = Lab.objects.filter(slug=lab, is_active=True).first()
         if lab_obj is None:
@@ -614,6 +626,33 @@ def lab_job_cancel(*, job: LabJob | uuid.UUID | str, user: Any) -> LabJob:
             lab_job_events_record(job, [("log", {"stream": "sandbox", "line": f"Cancel requested by {user}."})])
     job.refresh_from_db()
     return job
+
+
+def lab_job_files_delete(*, job: LabJob | uuid.UUID | str, user: Any) -> tuple[int, int]:
+    """Delete the stored files of one of the user's finished runs, to make room under
+    ``LABS_MAX_STORED_MB_PER_USER``. Returns (files, bytes) freed; nothing left is (0, 0).
+
+    Each file's record stays (name, size, sha256), so the run's page and its evidence hash
+    still say what it wrote. Owner only (NotFound for anyone else, support included: these are
+    the learner's files). Refused while the run is still going, and while it is evidence in a
+    portfolio project: hiring managers are shown those files.
+    """
+    if not isinstance(job, LabJob):
+        job = LabJob.objects.filter(pk=job).first() if _is_uuid(job) else None
+    if job is None or job.owner_id != getattr(user, "pk", None):
+        raise NotFound("There is no such lab job.")
+    with transaction.atomic():
+        # The row lock orders this against attaching the run as portfolio evidence.
+        job = LabJob.objects.select_for_update().get(pk=job.pk)
+        if not job.is_final:
+            raise ApplicationError("This run is still going: its files can be deleted once it has ended.")
+        evidence = job.portfolio_evidence.select_related("project").first()
+        if evidence is not None:
+            raise ApplicationError(
+                f"This run is evidence in your portfolio project \u201c{evidence.project.title}\u201d: "
+                "remove it from the project first, then delete its files."
+            )
+        return artifacts_delete_files(job)
 
 
 def _revoke(task_id: str) -> None:

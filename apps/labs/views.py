@@ -38,10 +38,13 @@ from apps.labs.selectors import (
     lab_queue_positions,
     lab_quota,
     lab_sandbox_status,
+    lab_storage,
     lab_typical_duration,
     lab_typical_durations,
+    labs_runnable_by,
 )
-from apps.labs.services import lab_job_cancel, lab_job_params_error_field, lab_job_submit
+from apps.labs.services import lab_job_cancel, lab_job_files_delete, lab_job_params_error_field, lab_job_submit
+from apps.labs.templatetags.labs_tags import filesize_short
 
 
 def _about(lab) -> str:
@@ -61,7 +64,8 @@ def lab_index(request: HttpRequest) -> HttpResponse:
         # Only the queues some lab uses: no GPU quota on a CPU-only installation.
         for queue in sorted({item["lab"].queue for item in labs}):
             quotas[queue] = lab_quota(user=request.user, queue=queue)
-    return render(request, "labs/index.html", {"labs": labs, "quotas": quotas})
+    storage = lab_storage(user=request.user) if request.user.is_authenticated else None
+    return render(request, "labs/index.html", {"labs": labs, "quotas": quotas, "storage": storage})
 
 
 @require_http_methods(["GET", "POST"])
@@ -87,6 +91,9 @@ def lab_detail(request: HttpRequest, slug: str) -> HttpResponse:
             except Throttled as exc:
                 form.add_error(None, exc.message)
                 status = 429
+            except PermissionDenied as exc:
+                form.add_error(None, exc.message)
+                status = 403
             except ApplicationError as exc:
                 field = lab_job_params_error_field(exc)
                 form.add_error(field if field in form.fields else None, exc.message)
@@ -103,6 +110,7 @@ def lab_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "quota": quota,
         "enough_quota": quota is None or quota.left_minutes + 1e-9 >= lab.estimated_minutes,
         "sandbox": lab_sandbox_status(),
+        "can_run": labs_runnable_by(request.user),
         "milestone": lab_milestone(lab),
         "limits": lab.limits,
         # Measured on this installation when it can be; the quota is still charged by the
@@ -197,15 +205,43 @@ def job_cancel(request: HttpRequest, job_id) -> HttpResponse:
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
+def job_files_delete(request: HttpRequest, job_id) -> HttpResponse:
+    """GET: what would be deleted and why it cannot be undone; POST: delete, back to the run.
+    Owner only (404 otherwise): the files are the learner's."""
+    job = _job_or_404(request, job_id)
+    if job.owner_id != request.user.id:
+        raise Http404("There is no such lab job.")
+    error = None
+    if request.method == "POST":
+        try:
+            files, freed = lab_job_files_delete(job=job, user=request.user)
+        except ApplicationError as exc:
+            error = exc.message
+        else:
+            if files:
+                messages.success(request, f"Deleted {files} file{'s' if files != 1 else ''} ({filesize_short(freed)}).")
+            return redirect("labs:job-detail", job_id=job.pk)
+    context = {
+        "job": job,
+        "files": job.artifacts.exclude(file=""),
+        "storage": lab_storage(user=request.user),
+        "error": error,
+        "evidence": job.portfolio_evidence.select_related("project").first(),
+    }
+    return render(request, "labs/job_files_delete.html", context, status=400 if error else 200)
+
+
+@login_required
 def artifact_download(request: HttpRequest, job_id, artifact_id: int) -> FileResponse:
     """Owner only: artifacts hold what a learner's code wrote. Always an attachment, except
     ``?inline=1`` for an image checked from its bytes (see ``apps.labs.files``)."""
     job = _job_or_404(request, job_id)
     if job.owner_id != request.user.id:
         raise Http404("There is no such file.")
-    artifact = job.artifacts.filter(pk=artifact_id).first()
+    artifact = job.artifacts.exclude(file="").filter(pk=artifact_id).first()
     if artifact is None:
-        raise Http404("There is no such file.")
+        raise Http404("There is no such file (or its owner deleted it).")
     return artifact_response(artifact, inline=request.GET.get("inline") == "1")
 
 

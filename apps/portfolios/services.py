@@ -260,6 +260,14 @@ def evidence_attach(*, project: Project, user: Any, job_id: Any) -> ProjectEvide
         raise ApplicationError("Pick one of your own lab runs that succeeded.", field="job")
     with transaction.atomic():
         Project.objects.select_for_update().get(pk=project.pk)
+        # Locked against lab_job_files_delete: evidence is shown with its files.
+        LabJob.objects.select_for_update().filter(pk=job.pk).first()
+        if job.artifacts.filter(file="").exists():
+            raise ApplicationError(
+                "You deleted this run's files, so it can no longer be shown in full: pick another run, "
+                "or run the lab again with the same settings.",
+                field="job",
+            )
         if project.evidence.filter(job=job).exists():
             raise ApplicationError("This run is already attached to this project.", field="job")
         if project.evidence.count() >= MAX_EVIDENCE_PER_PROJECT:

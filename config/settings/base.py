@@ -321,6 +321,9 @@ LABS_EVENT_BATCH_SIZE = env_int("LABS_EVENT_BATCH_SIZE", 50)
 LABS_EVENT_BATCH_SECONDS = float(env("LABS_EVENT_BATCH_SECONDS", "0.2") or 0.2)
 LABS_MAX_ARTIFACT_MB = env_int("LABS_MAX_ARTIFACT_MB", 50)
 LABS_MAX_ARTIFACTS_PER_JOB = env_int("LABS_MAX_ARTIFACTS_PER_JOB", 20)
+# What one learner's runs may keep in storage in all (files past it are not kept, with a note
+# saying how to make room: deleting an older run's files on its page or through the API).
+LABS_MAX_STORED_MB_PER_USER = env_int("LABS_MAX_STORED_MB_PER_USER", 1024)
 LABS_KEEP_WORK_DIRS = env_bool("LABS_KEEP_WORK_DIRS", False)
 # Per-job caps on what a runner may send (every event counts, coalesced progress too); a job
 # passing one is stopped with "Event limit reached". Progress events are coalesced to the

@@ -94,8 +94,11 @@ def test_author_group_gets_declared_permissions():
     demo_accounts_ensure()
     author_perms = set(Group.objects.get(name=AUTHOR).permissions.values_list("codename", flat=True))
     learner_perms = set(Group.objects.get(name=LEARNER).permissions.values_list("codename", flat=True))
-    assert learner_perms == {"keep_portfolio"}  # a learner's only permission: their own portfolio
-    assert {"change_article", "publish_article", "change_glossaryterm"} <= author_perms
+    # A learner's grants: their own portfolio, and launching lab runs on their own quota.
+    assert learner_perms == {"keep_portfolio", "run_labs"}
+    assert {"change_article", "publish_article", "change_glossaryterm", "run_labs"} <= author_perms
+    hiring_perms = set(Group.objects.get(name=HIRING_MANAGER).permissions.values_list("codename", flat=True))
+    assert "run_labs" not in hiring_perms
 
 
 def test_unknown_page_is_a_site_styled_404(client, db):

@@ -50,6 +50,16 @@ def test_submit_outside_the_schema_is_400_naming_the_field(client_for, labs, lea
     assert bad_shape.status_code == 400 and "params" in bad_shape.json()
 
 
+def test_submit_with_a_number_too_big_for_a_float_is_400_and_queues_nothing(client_for, labs, learner):
+    from apps.labs.models import LabJob
+
+    body = '{"lab": "spam-classifier", "params": {"seed": 1%s}}' % ("0" * 400)
+    response = client_for(learner).post(JOBS, body, content_type="application/json")
+    assert response.status_code == 400, response.content
+    assert response.json()["field"] == "params.seed" and "whole number" in response.json()["detail"]
+    assert not LabJob.objects.filter(owner=learner).exists()
+
+
 def test_submit_unknown_lab_is_404(client_for, labs, learner):
     response = client_for(learner).post(JOBS, {"lab": "quantum-gpt", "params": {}}, format="json")
     assert response.status_code == 404 and "quantum-gpt" in response.json()["detail"]
@@ -128,3 +138,18 @@ def test_openapi_schema_documents_the_labs_api(client, db):
     for path in ("/api/v1/labs/", "/api/v1/labs/jobs/{job_id}/events/", "/api/v1/labs/jobs/{job_id}/cancel/",
                  "/api/v1/labs/jobs/{job_id}/artifacts/{artifact_id}/"):
         assert path in paths, path
+
+
+@pytest.mark.parametrize("role", ["hiring_manager", "no_role"])
+def test_accounts_without_the_run_labs_grant_cannot_queue_a_run(client_for, labs, role, hiring_manager):
+    from tests.conftest import make_user
+
+    user = hiring_manager if role == "hiring_manager" else make_user("norole")
+    response = client_for(user).post(JOBS, {"lab": "spam-classifier", "params": {}}, format="json")
+    assert response.status_code == 403 and "learner" in response.json()["detail"]
+    assert not LabJob.objects.exists()
+
+
+def test_authors_may_try_the_labs_they_write(client_for, labs, author, no_celery):
+    response = client_for(author).post(JOBS, {"lab": "spam-classifier", "params": {}}, format="json")
+    assert response.status_code == 201, response.content

@@ -16,7 +16,7 @@ from django.core.files.base import ContentFile
 from django.test import Client
 from django.urls import reverse
 
-from apps.core.roles import SUPPORT
+from apps.core.roles import LEARNER, SUPPORT
 from apps.labs import consumers as labs_consumers
 from apps.labs.job_events import JobSession, clean_json
 from apps.labs.models import Artifact, LabJob, LabJobEvent
@@ -211,7 +211,7 @@ def test_at_most_the_queue_cap_is_dispatched_and_the_rest_follow_as_jobs_end(
     labs, no_celery, settings, django_capture_on_commit_callbacks
 ):
     settings.LABS_MAX_RUNNING_PER_QUEUE = 1
-    learners = [make_user(f"new{i}") for i in range(3)]
+    learners = [make_user(f"new{i}", LEARNER) for i in range(3)]
     with django_capture_on_commit_callbacks(execute=True):
         jobs = [lab_job_submit(user=u, lab="spam-classifier", params={}) for u in learners]
 
@@ -234,7 +234,7 @@ def test_the_queue_cap_has_a_sane_default_and_zero_means_none(labs, no_celery, s
 
     assert live.LABS_MAX_RUNNING_PER_QUEUE >= 1
     settings.LABS_MAX_RUNNING_PER_QUEUE = 0
-    jobs = [lab_job_submit(user=make_user(f"u{i}"), lab="spam-classifier", params={}) for i in range(3)]
+    jobs = [lab_job_submit(user=make_user(f"u{i}", LEARNER), lab="spam-classifier", params={}) for i in range(3)]
     assert LabJob.objects.filter(pk__in=[j.pk for j in jobs], dispatched_at__isnull=False).count() == 3
 
 

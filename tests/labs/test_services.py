@@ -10,6 +10,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from apps.core.errors import ApplicationError, NotFound, Throttled
+from apps.core.roles import LEARNER
 from apps.labs.models import Artifact, Lab, LabJob, LabJobEvent
 from apps.labs.sandbox import ExitStatus
 from apps.labs.selectors import lab_queue_positions, lab_quota
@@ -292,7 +293,7 @@ def test_reaper_requeues_a_lost_job_once_then_fails_it(labs, learner, no_celery,
 def test_reaper_leaves_live_jobs_alone_and_resends_stuck_queued_ones(labs, learner, no_celery,
                                                                       django_capture_on_commit_callbacks):
     live = _running(labs, learner)
-    stuck = lab_job_submit(user=make_user("ivy"), lab="spam-classifier", params={})
+    stuck = lab_job_submit(user=make_user("ivy", LEARNER), lab="spam-classifier", params={})
     LabJob.objects.filter(pk=stuck.pk).update(dispatched_at=timezone.now() - timedelta(hours=1))
     with django_capture_on_commit_callbacks(execute=True):
         counts = lab_jobs_reap(stale_after=30, redispatch_after=600)

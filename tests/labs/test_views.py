@@ -190,3 +190,13 @@ def test_admin_pages_for_labs_render(client, staff, labs, learner, no_celery):
     for url in ("/admin/labs/lab/", f"/admin/labs/lab/{labs['char-gpt'].pk}/change/", "/admin/labs/labjob/",
                 f"/admin/labs/labjob/{job.pk}/change/", "/admin/labs/labjobevent/"):
         assert client.get(url).status_code == 200, url
+
+
+def test_a_hiring_manager_reads_the_lab_but_gets_no_launch_button(client, labs, hiring_manager):
+    client.force_login(hiring_manager)
+    url = reverse("labs:detail", args=["spam-classifier"])
+    html = client.get(url).content.decode()
+    assert "Spam classifier" in html and "cannot launch lab runs" in html and "Launch run" not in html
+    response = client.post(url, {"max_features": "800", "ngram_max": "1", "C": "3", "test_size": "0.2", "seed": "4"})
+    assert response.status_code == 403 and "part of a learner" in response.content.decode()
+    assert not LabJob.objects.exists()

@@ -10,6 +10,7 @@ urlpatterns = [
     path("jobs/<uuid:job_id>/rerun/", views.LabJobRerunApi.as_view(), name="api-labjob-rerun"),
     path("jobs/<uuid:job_id>/events/", views.LabJobEventListApi.as_view(), name="api-labjob-events"),
     path("jobs/<uuid:job_id>/cancel/", views.LabJobCancelApi.as_view(), name="api-labjob-cancel"),
+    path("jobs/<uuid:job_id>/files/", views.LabJobFilesApi.as_view(), name="api-labjob-files"),
     path("jobs/<uuid:job_id>/artifacts/<int:artifact_id>/", views.LabJobArtifactDownloadApi.as_view(),
          name="api-labjob-artifact"),
 ]

@@ -12,7 +12,13 @@ from typing import Any
 
 from django.http import FileResponse, QueryDict
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_serializer,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
@@ -32,8 +38,9 @@ from apps.labs.selectors import (
     lab_list,
     lab_queue_positions,
     lab_quota,
+    lab_storage,
 )
-from apps.labs.services import lab_job_cancel, lab_job_submit
+from apps.labs.services import lab_job_cancel, lab_job_files_delete, lab_job_submit
 
 EVENTS_PAGE = 500
 
@@ -70,7 +77,8 @@ def _job_data(job, *, position: int | None = None) -> dict:
     snap["started_at"] = job.started_at
     snap["finished_at"] = job.finished_at
     for artifact in snap["artifacts"]:
-        artifact["url"] = f"/api/v1/labs/jobs/{job.pk}/artifacts/{artifact['id']}/"
+        if artifact["url"]:  # None: its owner deleted the file (the record stays)
+            artifact["url"] = f"/api/v1/labs/jobs/{job.pk}/artifacts/{artifact['id']}/"
     return snap
 
 
@@ -274,11 +282,40 @@ class LabJobArtifactDownloadApi(APIView):
     @extend_schema(responses={(200, "application/octet-stream"): bytes})
     def get(self, request: Request, job_id, artifact_id: int) -> FileResponse:
         job = lab_job_get(job_id=job_id, user=request.user)
-        artifact = job.artifacts.filter(pk=artifact_id).first() if job.owner_id == request.user.id else None
+        artifact = (
+            job.artifacts.exclude(file="").filter(pk=artifact_id).first() if job.owner_id == request.user.id else None
+        )
         if artifact is None:
-            raise NotFound("There is no such file.")
+            raise NotFound("There is no such file (or its owner deleted it).")
         # An attachment, octet-stream, nosniff, CSP sandbox: never rendered on our origin.
         return artifact_response(artifact)
+
+
+class LabJobFilesApi(APIView):
+    """Delete the stored files of one of your finished runs, to make room under your storage
+    limit. Each file's record (name, size, sha256) stays. Refused (400) while the run is going
+    or while it is evidence in a portfolio project; anyone else's run is 404."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: inline_serializer(
+                "LabJobFilesDeleted",
+                {"deleted_files": serializers.IntegerField(), "freed_bytes": serializers.IntegerField(),
+                 "stored_bytes": serializers.IntegerField(), "limit_bytes": serializers.IntegerField()},
+            ),
+            404: OpenApiResponse(description="No such run of yours."),
+        },
+    )
+    def delete(self, request: Request, job_id) -> Response:
+        files, freed = lab_job_files_delete(job=job_id, user=request.user)
+        storage = lab_storage(user=request.user)
+        return Response(
+            {"deleted_files": files, "freed_bytes": freed, "stored_bytes": storage.used_bytes,
+             "limit_bytes": storage.limit_bytes}
+        )
 
 
 class LabJobCompareApi(APIView):
