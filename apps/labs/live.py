@@ -97,6 +97,10 @@ STAGES = (
 # The runners say "loading scikit-learn" / "loading PyTorch" while importing, which can
 # take longer than the training itself on a cold machine.
 _LOADING = re.compile(r"\s*loading\b", re.IGNORECASE)
+#: A "loading ..." message is the loading stage only this early. A runner that loads another
+#: library half-way (RAG evaluation loads RAGAS at 65%) is running, and the stage list must
+#: never step back from "Running" to "Loading libraries".
+LOADING_STAGE_MAX_FRACTION = 0.1
 
 
 def job_stage(snapshot: dict[str, Any]) -> str:
@@ -104,7 +108,9 @@ def job_stage(snapshot: dict[str, Any]) -> str:
     if snapshot.get("status") == "queued" or not snapshot.get("started_at"):
         return "queued"
     message = snapshot.get("progress_message") or ""
-    if _LOADING.match(message):
+    fraction = snapshot.get("progress")
+    early = not isinstance(fraction, int | float) or fraction <= LOADING_STAGE_MAX_FRACTION
+    if _LOADING.match(message) and early:
         return "loading"
     if snapshot.get("progress") is None and not message:
         return "sandbox"  # claimed by a worker; the runner has not reported yet

@@ -18,7 +18,7 @@ from apps.core.errors import ApplicationError, NotFound, PermissionDenied, Throt
 from apps.labs import live
 from apps.labs.files import artifact_response
 from apps.labs.forms import LabLaunchForm
-from apps.labs.kinds import get_kind
+from apps.labs.kinds import get_kind, registry_inputs_missing
 from apps.labs.models import LabJob
 from apps.labs.selectors import (
     lab_chart_metrics,
@@ -80,7 +80,7 @@ def lab_detail(request: HttpRequest, slug: str) -> HttpResponse:
             initial = lab_job_get(job_id=request.GET["from"], user=request.user).params
         except NotFound:
             initial = None
-    form = LabLaunchForm(lab.param_schema, request.POST or None, initial_params=initial)
+    form = LabLaunchForm(lab.param_schema, request.POST if request.method == "POST" else None, initial_params=initial)
     status = 200
     if request.method == "POST":
         if not request.user.is_authenticated:
@@ -111,6 +111,7 @@ def lab_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "enough_quota": quota is None or quota.left_minutes + 1e-9 >= lab.estimated_minutes,
         "sandbox": lab_sandbox_status(),
         "can_run": labs_runnable_by(request.user),
+        "inputs_missing": registry_inputs_missing(lab.param_schema),
         "milestone": lab_milestone(lab),
         "limits": lab.limits,
         # Measured on this installation when it can be; the quota is still charged by the

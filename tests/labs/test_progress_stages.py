@@ -224,3 +224,16 @@ def test_the_socket_announces_stages_and_leaves_the_bar_alone_for_log_lines(labs
     # Percent by percent the bar moves, but the live region (the status line) stays quiet.
     assert 'aria-valuenow="60"' in later and 'id="labjob-status"' not in later and "more" in later
     assert "stream-progress" not in "".join((first, log_only, loading, running, later))
+
+
+def test_a_library_loaded_half_way_through_never_steps_the_stage_back(labs, learner, no_celery):
+    job = _running(learner)  # the messages a RAG evaluation sends; the stage rule is every lab's
+    seen = []
+    for fraction, message in [(0.0, "loading PyTorch"), (0.06, "loading the embedding model"),
+                              (0.3, "embedded 200/665 chunks"), (0.65, "loading RAGAS"), (0.9, "scoring")]:
+        _progress(job, (fraction, message))
+        job.refresh_from_db()
+        seen.append(live.job_stage(lab_job_snapshot(job)))
+    assert seen == ["loading", "loading", "running", "running", "running"]
+    status = live.render_status_inner(lab_job_snapshot(job))
+    assert "loading libraries" not in status

@@ -200,3 +200,22 @@ def test_a_hiring_manager_reads_the_lab_but_gets_no_launch_button(client, labs, 
     response = client.post(url, {"max_features": "800", "ngram_max": "1", "C": "3", "test_size": "0.2", "seed": "4"})
     assert response.status_code == 403 and "part of a learner" in response.content.decode()
     assert not LabJob.objects.exists()
+
+
+def test_a_lab_whose_model_is_not_ready_says_so_instead_of_offering_launch(logged_in, labs):
+    # No registry entry is ready in this database (the model has not been built).
+    html = logged_in.get(reverse("labs:detail", args=["lora-finetune"])).content.decode()
+    assert "can be launched once its base model and instruction dataset are ready" in html
+    assert "Launch run" not in html and 'id="registry-build-notice"' in html
+    plain = logged_in.get(reverse("labs:detail", args=["spam-classifier"])).content.decode()
+    assert "Launch run" in plain and "registry-build-notice" not in plain
+
+
+def test_launching_without_a_ready_model_names_the_field_in_words(logged_in, labs):
+    # The model select has no option to send; the other fields are posted as a browser does.
+    response = logged_in.post(reverse("labs:detail", args=["llm-inference"]), {"seed": "0"})
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert 'id="id_model-error"' in html and "nothing was given" in html and "got None" not in html
+    # An empty POST is a submission too (every field missing), not an unbound form.
+    assert "nothing was given" in logged_in.post(reverse("labs:detail", args=["llm-inference"]), {}).content.decode()

@@ -260,6 +260,16 @@ def registry_choices(spec: dict[str, Any]) -> list[tuple[str, str]]:
     return registry_ready_choices(spec["type"], spec.get("registry_kind"))
 
 
+def registry_inputs_missing(schema: list[dict[str, Any]]) -> list[str]:
+    """Labels of the ``model``/``dataset`` params no ready registry entry can fill yet: the lab
+    cannot be launched until there is one (the model is still being built, say)."""
+    return [
+        spec.get("label") or spec["name"]
+        for spec in schema
+        if spec.get("type") in ("model", "dataset") and not registry_choices(spec)
+    ]
+
+
 def params_clean(schema: list[dict[str, Any]], params: dict[str, Any] | None) -> dict[str, Any]:
     """Validate ``params`` against a lab's schema; return them complete (defaults filled in).
 
@@ -292,6 +302,8 @@ def _clean_one(name: str, spec: dict[str, Any], value: Any) -> Any:
     allowed = param_range_text(spec)
 
     def bad(got: Any) -> ApplicationError:
+        if got is None or got == "":
+            return ApplicationError(f"{label} must be {allowed}; nothing was given.", field=f"params.{name}")
         shown = repr(got) if not isinstance(got, str | int) or len(str(got)) < 40 else "that value"
         return ApplicationError(f"{label} must be {allowed}; got {shown}.", field=f"params.{name}")
 
