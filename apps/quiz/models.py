@@ -16,6 +16,7 @@ from django.urls import reverse
 
 from apps.core.models import TimeStampedModel
 from apps.curriculum.models import Topic
+from apps.quiz.titles import cached_title
 
 
 class Category(models.TextChoices):
@@ -67,9 +68,10 @@ class Question(TimeStampedModel):
 
     @property
     def title(self) -> str:
-        """The question's first line, for lists and search results."""
-        first = self.prompt.strip().splitlines()[0] if self.prompt.strip() else self.slug
-        return first[:200]
+        """A short plain-text phrase from the prompt, for headings, lists and search results:
+        whole sentences, or the first one cut at a clause or word boundary with "…", never
+        more than ``titles.TITLE_MAX_LENGTH`` characters (see ``apps.quiz.titles``)."""
+        return cached_title(self.prompt) or self.slug
 
     @property
     def answer_kind(self) -> str:
