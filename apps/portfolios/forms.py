@@ -67,10 +67,21 @@ class EvidenceForm(forms.Form):
 
     def __init__(self, *args, jobs=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["job"].choices = [
-            (str(job.pk), f"{job.lab.title} - {job.finished_at:%Y-%m-%d %H:%M}" if job.finished_at else job.lab.title)
-            for job in jobs
-        ]
+        self.fields["job"].choices = [(str(job.pk), evidence_job_label(job)) for job in jobs]
+
+
+def evidence_job_label(job) -> str:
+    """How a run reads in the picker: which lab, when it finished, and whether it met its target,
+    so a learner picks the run worth showing without opening each one."""
+    parts = [job.lab.title]
+    if job.finished_at:
+        parts.append(f"finished {job.finished_at:%Y-%m-%d %H:%M} UTC")
+    passed = (job.grade or {}).get("passed")
+    if passed is True:
+        parts.append("target met")
+    elif passed is False:
+        parts.append("target missed")
+    return " · ".join(parts)
 
 
 class ShortlistForm(forms.Form):

@@ -111,9 +111,11 @@ def evidence_image_artifact(*, portfolio: Portfolio, evidence_id: int, artifact_
 
 
 def evidence_candidate_jobs(*, user: Any) -> QuerySet[LabJob]:
-    """The learner's own succeeded runs: the only ones a project may attach."""
+    """The learner's own succeeded runs that still have their files: the only ones a project
+    may attach (``evidence_attach`` refuses the others)."""
     return (
         LabJob.objects.filter(owner=user, status=LabJob.Status.SUCCEEDED)
+        .exclude(artifacts__file="")
         .select_related("lab")
         .order_by("-finished_at")[:50]
     )

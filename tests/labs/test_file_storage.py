@@ -156,3 +156,22 @@ def test_the_labs_page_shows_what_the_learners_runs_keep(client, labs, learner):
     client.force_login(learner)
     html = client.get(reverse("labs:index")).content.decode()
     assert "Files your runs keep:" in html and "of 1.0 GB" in html
+
+
+def test_the_evidence_picker_leaves_out_runs_without_their_files_and_says_which_met_their_target(labs, learner):
+    from apps.portfolios.forms import EvidenceForm
+    from apps.portfolios.selectors import evidence_candidate_jobs
+
+    lab = labs["spam-classifier"]
+    kept, emptied = make_job(learner, lab), make_job(learner, lab)
+    add_artifacts(kept)
+    add_artifacts(emptied)
+    lab_job_files_delete(job=emptied, user=learner)
+    missed = make_job(learner, lab)
+    missed.grade = {"passed": False, "targets": []}
+    missed.save(update_fields=["grade"])
+    jobs = list(evidence_candidate_jobs(user=learner))
+    assert {j.pk for j in jobs} == {kept.pk, missed.pk}
+    labels = dict(EvidenceForm(jobs=jobs).fields["job"].choices)
+    assert labels[str(kept.pk)].endswith("UTC \u00b7 target met") and "finished" in labels[str(kept.pk)]
+    assert labels[str(missed.pk)].endswith("target missed")
