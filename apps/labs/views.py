@@ -60,11 +60,11 @@ def lab_index(request: HttpRequest) -> HttpResponse:
     typical = lab_typical_durations(catalogue)
     labs = [{"lab": lab, "about": _about(lab), "typical_seconds": typical.get(lab.pk)} for lab in catalogue]
     quotas = {}
-    if request.user.is_authenticated:
+    if labs_runnable_by(request.user):  # a hiring manager has no lab time or files to show
         # Only the queues some lab uses: no GPU quota on a CPU-only installation.
         for queue in sorted({item["lab"].queue for item in labs}):
             quotas[queue] = lab_quota(user=request.user, queue=queue)
-    storage = lab_storage(user=request.user) if request.user.is_authenticated else None
+    storage = lab_storage(user=request.user) if quotas else None
     return render(request, "labs/index.html", {"labs": labs, "quotas": quotas, "storage": storage})
 
 
@@ -102,7 +102,8 @@ def lab_detail(request: HttpRequest, slug: str) -> HttpResponse:
                 return redirect("labs:job-detail", job_id=job.pk)
         else:
             status = 400
-    quota = lab_quota(user=request.user, queue=lab.queue) if request.user.is_authenticated else None
+    can_run = labs_runnable_by(request.user)
+    quota = lab_quota(user=request.user, queue=lab.queue) if can_run else None
     context = {
         "lab": lab,
         "about": _about(lab),
@@ -110,7 +111,7 @@ def lab_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "quota": quota,
         "enough_quota": quota is None or quota.left_minutes + 1e-9 >= lab.estimated_minutes,
         "sandbox": lab_sandbox_status(),
-        "can_run": labs_runnable_by(request.user),
+        "can_run": can_run,
         "inputs_missing": registry_inputs_missing(lab.param_schema),
         "milestone": lab_milestone(lab),
         "limits": lab.limits,

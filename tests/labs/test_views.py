@@ -197,6 +197,9 @@ def test_a_hiring_manager_reads_the_lab_but_gets_no_launch_button(client, labs, 
     url = reverse("labs:detail", args=["spam-classifier"])
     html = client.get(url).content.decode()
     assert "Spam classifier" in html and "cannot launch lab runs" in html and "Launch run" not in html
+    assert "Your quota" not in html and "Your runs of this lab" not in html
+    index = client.get(reverse("labs:index")).content.decode()
+    assert "CPU-minutes</strong> left today" not in index and "Files your runs keep" not in index
     response = client.post(url, {"max_features": "800", "ngram_max": "1", "C": "3", "test_size": "0.2", "seed": "4"})
     assert response.status_code == 403 and "part of a learner" in response.content.decode()
     assert not LabJob.objects.exists()
