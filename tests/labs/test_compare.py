@@ -337,3 +337,19 @@ def test_code_settings_show_both_versions_and_the_lab_page_links_here(client, la
     lab_page = client.get(reverse("labs:detail", args=["custom-script"])).content.decode()
     assert f'{reverse("labs:job-compare")}?lab=custom-script' in lab_page
     assert f'{reverse("labs:job-list")}?lab=custom-script' in lab_page
+
+
+def test_pickers_name_a_run_by_when_it_started_as_the_run_list_does(client, two_gpt_runs, learner):
+    import datetime as dt
+
+    a, b = two_gpt_runs
+    start = dt.datetime(2026, 3, 4, 5, 6, tzinfo=dt.UTC)
+    LabJob.objects.filter(pk=a.pk).update(queued_at=start - dt.timedelta(minutes=30), started_at=start)
+    client.force_login(learner)
+    pages = [
+        client.get(reverse("labs:job-detail", args=[b.pk])).content.decode(),  # "compare with" select
+        client.get(reverse("labs:job-compare") + "?lab=char-gpt").content.decode(),  # the picker
+        client.get(reverse("labs:job-list") + "?lab=char-gpt").content.decode(),  # the run list
+    ]
+    for html in pages:
+        assert "Mar 4, 05:06" in html and "Mar 4, 04:36" not in html
