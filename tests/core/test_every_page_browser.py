@@ -108,6 +108,7 @@ def site(live_asgi_server, learner, author, hiring_manager, no_celery_sends):
             reverse("labs:job-detail", args=[job.pk]),
             reverse("labs:job-detail", args=[waiting.pk]),
             reverse("labs:job-cancel", args=[waiting.pk]),
+            reverse("labs:job-files-delete", args=[job.pk]),  # portfolio evidence: says why the files stay
             reverse("labs:job-compare") + f"?a={job.pk}&b={second.pk}",
             reverse("labs:job-compare") + "?lab=char-gpt",  # the picker, with its empty state
             reverse("career:readiness"),
