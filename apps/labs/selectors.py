@@ -581,17 +581,6 @@ def lab_storage(*, user: Any) -> LabStorage:
     return LabStorage(lab_files_stored_bytes(user.pk), settings.LABS_MAX_STORED_MB_PER_USER * 1024 * 1024)
 
 
-def lab_job_files_deletable_by(job: LabJob, user: Any) -> bool:
-    """Whether the page offers "Delete this run's files" (``lab_job_files_delete`` has the rules)."""
-    return (
-        getattr(user, "is_authenticated", False)
-        and job.owner_id == user.id
-        and job.is_final
-        and job.artifacts.exclude(file="").exists()
-        and not job.portfolio_evidence.exists()
-    )
-
-
 def labs_runnable_by(user: Any) -> bool:
     """Whether ``user`` may launch lab runs at all: the ``labs.run_labs`` grant (learners and
     authors, see apps.core.roles), never implied by being signed in or by is_staff."""
