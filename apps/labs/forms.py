@@ -14,7 +14,7 @@ from django import forms
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from apps.labs.kinds import param_range_text, registry_choices
+from apps.labs.kinds import param_range_text, parse_number, registry_choices
 
 
 def _help(spec: dict[str, Any]) -> str:
@@ -41,9 +41,10 @@ class _SchemaField(forms.Field):
 
     def to_python(self, value: Any) -> Any:
         if self.number and isinstance(value, str) and value.strip():
-            try:
-                number = float(value)
-            except ValueError:
+            # The service's own reading of numeric text, so the form passes on "1_000" as
+            # posted (and it is refused) rather than as the 1000 float() would make of it.
+            number = parse_number(value)
+            if number is None:
                 return value
             return int(number) if number.is_integer() else number
         return value

@@ -222,3 +222,10 @@ def test_launching_without_a_ready_model_names_the_field_in_words(logged_in, lab
     assert 'id="id_model-error"' in html and "nothing was given" in html and "got None" not in html
     # An empty POST is a submission too (every field missing), not an unbound form.
     assert "nothing was given" in logged_in.post(reverse("labs:detail", args=["llm-inference"]), {}).content.decode()
+
+
+def test_the_form_reads_numeric_text_as_the_api_does(logged_in, labs):
+    response = logged_in.post(reverse("labs:detail", args=["spam-classifier"]),
+                              {"max_features": "1_000", "ngram_max": "2", "C": "10", "test_size": "0.25", "seed": "0"})
+    assert response.status_code == 400 and 'id="id_max_features-error"' in response.content.decode()
+    assert not LabJob.objects.exists()

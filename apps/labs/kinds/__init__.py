@@ -335,7 +335,7 @@ def _clean_one(name: str, spec: dict[str, Any], value: Any) -> Any:
             )
         return value
     if kind in ("int", "float"):
-        number = _number(value)
+        number = parse_number(value)
         if number is None:
             raise bad(value)
         if kind == "int":
@@ -360,7 +360,7 @@ def _clean_one(name: str, spec: dict[str, Any], value: Any) -> Any:
 _NUMBER_TEXT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 
-def _number(value: Any) -> int | float | None:
+def parse_number(value: Any) -> int | float | None:
     """``value`` as a finite number, or None: JSON numbers and numeric text, never a boolean.
 
     An integer keeps its exact value (10**400 is a number, simply out of every range) rather
